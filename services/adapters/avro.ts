@@ -1,0 +1,168 @@
+// Avro single-object encoding (the spec's C3 01 marker + CRC-64-AVRO fingerprint + binary body), so
+// every Kafka value says which writer schema made it and readers resolve it to their own version.
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import avro from 'avsc';
+import type { Heartbeat, PowerSample, RequestLog } from '../core/types.ts';
+
+const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/avro/', import.meta.url));
+const MAGIC = Buffer.from([0xc3, 0x01]);
+const HEADER_BYTES = 10;
+
+const EMPTY = 0xc15d213aa4d7a795n;
+const TABLE: bigint[] = (() => {
+  const t: bigint[] = [];
+  for (let i = 0; i < 256; i++) {
+    let fp = BigInt(i);
+    for (let j = 0; j < 8; j++) fp = (fp >> 1n) ^ (EMPTY & -(fp & 1n));
+    t.push(fp);
+  }
+  return t;
+})();
+
+/** CRC-64-AVRO (Rabin) of a schema's parsing canonical form, as the spec's 8 little-endian bytes. */
+export function rabinFingerprint(canonical: string): Buffer {
+  let fp = EMPTY;
+  for (const b of Buffer.from(canonical, 'utf8')) fp = (fp >> 8n) ^ TABLE[Number((fp ^ BigInt(b)) & 0xffn)]!;
+  const out = Buffer.alloc(8);
+  out.writeBigUInt64LE(fp);
+  return out;
+}
+
+export type RecordKind = 'request' | 'power' | 'heartbeat' | 'deadletter';
+
+export interface DeadLetter {
+  reason: string;
+  error: string;
+  stage: string;
+  topic: string | null;
+  partition: number | null;
+  offset: number | null;
+  key: Buffer | null;
+  payload: Buffer;
+  tMs: number;
+}
+
+/** Wire shape of a power sample: one record type for both kinds, unused fields null. */
+export interface PowerSampleWire {
+  host: string;
+  role: PowerSample['role'];
+  device: string;
+  tMs: number;
+  kind: PowerSample['kind'];
+  energyJ: number | null;
+  rangeJ: number | null;
+  powerW: number | null;
+  averagingMs: number | null;
+  source: string;
+}
+
+export type Decoded =
+  | { kind: 'request'; value: RequestLog }
+  | { kind: 'power'; value: PowerSampleWire }
+  | { kind: 'heartbeat'; value: Heartbeat }
+  | { kind: 'deadletter'; value: DeadLetter };
+
+export class AvroError extends Error {
+  constructor(
+    readonly reason: 'malformed-avro' | 'unknown-schema',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'AvroError';
+  }
+}
+
+interface Schema {
+  kind: RecordKind;
+  file: string;
+  type: avro.Type;
+  fingerprint: Buffer;
+}
+
+function load(kind: RecordKind, file: string): Schema {
+  const type = avro.Type.forSchema(JSON.parse(readFileSync(SCHEMA_DIR + file, 'utf8')) as avro.Schema, {
+    wrapUnions: false,
+  });
+  return { kind, file, type, fingerprint: rabinFingerprint(JSON.stringify(type.schema())) };
+}
+
+/**
+ * Writer schemas this build can read (every version ever published) and the one it writes for each
+ * kind. Adding a version: add its .avsc file here; never edit a published one.
+ */
+export class AvroCodec {
+  private readonly byFingerprint = new Map<string, Schema>();
+  private readonly current = new Map<RecordKind, Schema>();
+  private readonly resolvers = new Map<string, avro.Resolver | null>();
+
+  constructor(writeRequestVersion: 1 | 2 = 2) {
+    const all = [
+      load('request', 'request-log.v1.avsc'),
+      load('request', 'request-log.v2.avsc'),
+      load('power', 'power-sample.avsc'),
+      load('heartbeat', 'heartbeat.avsc'),
+      load('deadletter', 'dead-letter.avsc'),
+    ];
+    for (const s of all) this.byFingerprint.set(s.fingerprint.toString('hex'), s);
+    this.current.set('request', all[writeRequestVersion - 1]!);
+    for (const s of all.slice(2)) this.current.set(s.kind, s);
+  }
+
+  schemaFor(kind: RecordKind): Schema {
+    return this.current.get(kind)!;
+  }
+
+  encode(kind: 'request', value: RequestLog): Buffer;
+  encode(kind: 'power', value: PowerSampleWire): Buffer;
+  encode(kind: 'heartbeat', value: Heartbeat): Buffer;
+  encode(kind: 'deadletter', value: DeadLetter): Buffer;
+  encode(kind: RecordKind, value: unknown): Buffer {
+    const s = this.schemaFor(kind);
+    return Buffer.concat([MAGIC, s.fingerprint, s.type.toBuffer(value)]);
+  }
+
+  /** Decodes any known writer version into this build's current reader schema for that kind. */
+  decode(buf: Buffer): Decoded {
+    if (buf.length < HEADER_BYTES || buf[0] !== 0xc3 || buf[1] !== 0x01) {
+      throw new AvroError('malformed-avro', 'value is not Avro single-object encoded (no C3 01 marker)');
+    }
+    const fp = buf.subarray(2, HEADER_BYTES).toString('hex');
+    const writer = this.byFingerprint.get(fp);
+    if (!writer) {
+      throw new AvroError(
+        'unknown-schema',
+        `writer schema fingerprint ${fp} is unknown to this build; upgrade the reader or check the producer`,
+      );
+    }
+    const reader = this.current.get(writer.kind)!;
+    let resolver = this.resolvers.get(fp);
+    if (resolver === undefined) {
+      resolver = writer === reader ? null : reader.type.createResolver(writer.type);
+      this.resolvers.set(fp, resolver);
+    }
+    let value: unknown;
+    try {
+      value = resolver
+        ? reader.type.fromBuffer(buf.subarray(HEADER_BYTES), resolver)
+        : reader.type.fromBuffer(buf.subarray(HEADER_BYTES));
+    } catch (err) {
+      throw new AvroError('malformed-avro', `body does not decode as ${writer.file}: ${(err as Error).message}`);
+    }
+    if (writer.kind === 'request') {
+      const v = value as Omit<RequestLog, 'tFirstTokenMs'> & { tFirstTokenMs?: number | null };
+      return { kind: 'request', value: { ...v, tFirstTokenMs: v.tFirstTokenMs ?? null } };
+    }
+    return { kind: writer.kind, value } as Decoded;
+  }
+
+  /** Decodes with an explicit reader schema file: how an older consumer sees newer data. */
+  decodeAs(buf: Buffer, readerFile: string): unknown {
+    const writer = this.byFingerprint.get(buf.subarray(2, HEADER_BYTES).toString('hex'));
+    if (!writer) throw new AvroError('unknown-schema', 'unknown writer fingerprint');
+    const reader = [...this.byFingerprint.values()].find((s) => s.file === readerFile);
+    if (!reader) throw new Error(`no schema file ${readerFile}`);
+    return reader.type.fromBuffer(buf.subarray(HEADER_BYTES), reader.type.createResolver(writer.type));
+  }
+}

@@ -1,0 +1,38 @@
+// Health, readiness and metrics over HTTP for every long-running service.
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from './metrics.ts';
+
+export interface HealthSource {
+  /** Alive: the process loop runs. */
+  live(): boolean;
+  /** Ready: connected and making progress; the reason says what is missing. */
+  ready(): { ok: boolean; reason?: string };
+}
+
+export async function startHttp(port: number, registry: Registry, health: HealthSource): Promise<Server & { port: number }> {
+  const server = createServer((req, res) => {
+    const url = req.url ?? '/';
+    if (url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(registry.render());
+    } else if (url === '/healthz' || url === '/livez') {
+      const ok = health.live();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ ok }));
+    } else if (url === '/readyz') {
+      const r = health.ready();
+      res.writeHead(r.ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(r));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found: try /metrics, /healthz or /readyz\n');
+    }
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return Object.assign(server, { port: (server.address() as AddressInfo).port });
+}

@@ -1,0 +1,133 @@
+// Kafka at the edge: client construction from config, topic names, topic creation, and a publisher
+// that batches, compresses and keys by host with an idempotent acks=all producer.
+
+import {
+  CompressionTypes,
+  Kafka,
+  logLevel,
+  Partitioners,
+  type LogEntry,
+  type Producer,
+  type SASLOptions,
+} from 'kafkajs';
+import type { KafkaConfig } from '../config/config.ts';
+import type { Logger } from './logger.ts';
+
+export interface Topics {
+  requests: string;
+  power: string;
+  deadletter: string;
+  late: string;
+}
+
+export const topicsFor = (prefix: string): Topics => ({
+  requests: `${prefix}requests`,
+  power: `${prefix}power`,
+  deadletter: `${prefix}deadletter`,
+  late: `${prefix}late`,
+});
+
+const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+export function createKafka(cfg: KafkaConfig, log: Logger, clientId = cfg.clientId): Kafka {
+  const kafkaLog = log.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId,
+    brokers: cfg.brokers,
+    ...(cfg.ssl ? { ssl: cfg.ssl } : {}),
+    ...(cfg.sasl ? { sasl: cfg.sasl as SASLOptions } : {}),
+    retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
+    logLevel: logLevel.WARN,
+    logCreator:
+      () =>
+      ({ level, log: entry }: LogEntry) => {
+        const { message, ...rest } = entry;
+        // Rebalances and coordinator moves are routine; kafkajs logs them as errors.
+        const benign = /rebalanc|coordinator is (loading|not available)|not the correct coordinator/i.test(
+          String(rest.error ?? message),
+        );
+        kafkaLog[benign ? 'debug' : (LEVEL[level] ?? 'info')]({ broker: rest.broker, error: rest.error }, message);
+      },
+  });
+}
+
+/** Creates the project's topics if missing; requests and power share the partition count (co-partitioned). */
+export async function ensureTopics(kafka: Kafka, topics: Topics, partitions: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const wanted = [
+      { topic: topics.requests, numPartitions: partitions },
+      { topic: topics.power, numPartitions: partitions },
+      { topic: topics.deadletter, numPartitions: 1 },
+      { topic: topics.late, numPartitions: 1 },
+    ].filter((t) => !existing.has(t.topic));
+    if (wanted.length > 0) {
+      await admin.createTopics({
+        topics: wanted.map((t) => ({ ...t, replicationFactor: -1 })),
+        waitForLeaders: true,
+      });
+    }
+    const meta = await admin.fetchTopicMetadata({ topics: [topics.requests, topics.power] });
+    const [req, pow] = meta.topics;
+    if (req && pow && req.partitions.length !== pow.partitions.length) {
+      throw new Error(
+        `${topics.requests} has ${req.partitions.length} partitions and ${topics.power} ${pow.partitions.length}: ` +
+          'they must match so a host lands on the same joiner for both streams',
+      );
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+export interface OutMessage {
+  key: string;
+  value: Buffer;
+}
+
+/** Idempotent acks=all producer; send() resolves only once the broker has the whole batch. */
+export class Publisher {
+  private readonly producer: Producer;
+  private connected = false;
+
+  constructor(kafka: Kafka) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      // An idempotent producer must keep retrying to keep its ordering guarantee; the bound is time.
+      retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 10_000 },
+      allowAutoTopicCreation: false,
+      // Java-compatible murmur2, so other clients keyed by host land on the same partitions.
+      createPartitioner: Partitioners.DefaultPartitioner,
+    });
+  }
+
+  async connect(): Promise<void> {
+    if (!this.connected) {
+      await this.producer.connect();
+      this.connected = true;
+    }
+  }
+
+  async send(topic: string, messages: readonly OutMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.producer.send({
+      topic,
+      acks: -1,
+      compression: CompressionTypes.GZIP,
+      messages: messages.map((m) => ({ key: m.key, value: m.value })),
+    });
+  }
+
+  async disconnect(): Promise<void> {
+    if (this.connected) await this.producer.disconnect();
+    this.connected = false;
+  }
+}

@@ -1,0 +1,97 @@
+// `joulestream <command>`: one entry point for every service and tool. Each command validates the
+// configuration once, then runs; errors print what to fix and exit non-zero.
+
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/config.ts';
+import { JoulestreamError } from '../config/errors.ts';
+
+const HELP = `joulestream — per-query energy and carbon attribution for AI inference
+
+Usage: joulestream <command> [options]
+
+Commands:
+  demo                 run the demo fleet through the whole pipeline and print a report
+  migrate              create the ClickHouse database and apply pending migrations
+  joiner               run the windowed joiner (consumes Kafka, writes ClickHouse)
+  collect-requests     publish a JSONL request log to Kafka     (--file F)
+  collect-power        publish an nvidia-smi CSV to Kafka       (--file F [--host H])
+  report               print per-query energy and CO2e          ([--from ISO] [--to ISO] [--by facility|model|region|tenant] [--format table|csv|json])
+
+Configuration comes from the environment (see README.md, "Configuration").`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      file: { type: 'string' },
+      host: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      by: { type: 'string', default: 'facility' },
+      format: { type: 'string', default: 'table' },
+      region: { type: 'string', multiple: true },
+      facility: { type: 'string', multiple: true },
+      model: { type: 'string', multiple: true },
+      tenant: { type: 'string', multiple: true },
+      duration: { type: 'string', default: '300' },
+      out: { type: 'string', default: 'out/demo' },
+      seed: { type: 'string', default: '42' },
+      database: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: false,
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    return;
+  }
+  const config = loadConfig(process.env);
+  switch (command) {
+    case 'demo': {
+      const { runDemo } = await import('../demo/demo.ts');
+      const durationS = Number(values.duration);
+      if (!Number.isFinite(durationS) || durationS < 10 || durationS > 3600) throw new JoulestreamError('--duration must be 10-3600 seconds');
+      await runDemo(config, { durationS, outDir: values.out!, seed: Number(values.seed), database: values.database ?? 'joulestream_demo' });
+      return;
+    }
+    case 'migrate': {
+      const { migrate } = await import('../adapters/clickhouse.ts');
+      const applied = await migrate(config.clickhouse);
+      process.stdout.write(applied.length ? `applied: ${applied.join(', ')}\n` : 'schema is up to date\n');
+      return;
+    }
+    case 'joiner': {
+      const { runJoinerService } = await import('../joiner/main.ts');
+      await runJoinerService(config);
+      return;
+    }
+    case 'collect-requests':
+    case 'collect-power': {
+      if (!values.file) throw new JoulestreamError(`${command} needs --file`);
+      const { runFileCollector } = await import('../collectors/main.ts');
+      await runFileCollector(config, command === 'collect-requests' ? 'requests' : 'power', values.file, values.host ?? null);
+      return;
+    }
+    case 'report': {
+      const { runReport } = await import('../report/cli.ts');
+      await runReport(config, values);
+      return;
+    }
+    default:
+      throw new JoulestreamError(`unknown command "${command}"; run joulestream --help`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  () => process.exit(0),
+  (err: unknown) => {
+    const e = err as Error;
+    process.stderr.write(`joulestream: ${e instanceof JoulestreamError ? e.message : (e.stack ?? String(e))}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,170 @@
+// Parsing collector inputs into records. Pure: lines in, records or reasons out.
+
+import type { PowerSampleWire } from '../adapters/avro.ts';
+import type { RequestLog } from '../core/types.ts';
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string; message: string };
+
+const bad = (reason: string, message: string): Parsed<never> => ({ ok: false, reason, message });
+
+/** Field names in the JSONL input, for gateways whose logs use other names. */
+export interface RequestFieldMap {
+  requestId: string;
+  host: string;
+  gpus: string;
+  model: string;
+  tenant: string;
+  status: string;
+  tStartMs: string;
+  tEndMs: string;
+  tFirstTokenMs: string;
+  promptTokens: string;
+  completionTokens: string;
+}
+
+export const DEFAULT_FIELDS: RequestFieldMap = {
+  requestId: 'request_id',
+  host: 'host',
+  gpus: 'gpus',
+  model: 'model',
+  tenant: 'tenant',
+  status: 'status',
+  tStartMs: 'start_ms',
+  tEndMs: 'end_ms',
+  tFirstTokenMs: 'first_token_ms',
+  promptTokens: 'prompt_tokens',
+  completionTokens: 'completion_tokens',
+};
+
+const MAX_LINE = 64 * 1024;
+
+function optInt(v: unknown): number | null | undefined {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
+  if (typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v);
+  return undefined;
+}
+
+function time(v: unknown): number | undefined {
+  if (typeof v === 'number' && Number.isFinite(v)) return Math.round(v);
+  if (typeof v === 'string') {
+    if (/^\d+$/.test(v)) return Number(v);
+    const t = Date.parse(v);
+    if (Number.isFinite(t)) return t;
+  }
+  return undefined;
+}
+
+export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT_FIELDS): Parsed<RequestLog> {
+  if (line.length > MAX_LINE) return bad('oversized', `line of ${line.length} characters exceeds ${MAX_LINE}`);
+  let o: unknown;
+  try {
+    o = JSON.parse(line);
+  } catch (err) {
+    return bad('malformed-json', `not JSON: ${(err as Error).message}`);
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) return bad('malformed-json', 'line is not a JSON object');
+  const rec = o as Record<string, unknown>;
+  const s = (k: keyof RequestFieldMap, dflt?: string): string | undefined => {
+    const v = rec[fields[k]];
+    return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : dflt;
+  };
+  const requestId = s('requestId');
+  const host = s('host');
+  if (!requestId || !host) return bad('invalid-field', `${fields.requestId} and ${fields.host} are required`);
+  const tStartMs = time(rec[fields.tStartMs]);
+  const tEndMs = time(rec[fields.tEndMs]);
+  if (tStartMs === undefined || tEndMs === undefined) {
+    return bad('invalid-field', `${fields.tStartMs} and ${fields.tEndMs} must be epoch ms or ISO times`);
+  }
+  const ft = rec[fields.tFirstTokenMs] === undefined || rec[fields.tFirstTokenMs] === null ? null : time(rec[fields.tFirstTokenMs]);
+  if (ft === undefined) return bad('invalid-field', `${fields.tFirstTokenMs} is not a time`);
+  const p = optInt(rec[fields.promptTokens]);
+  const c = optInt(rec[fields.completionTokens]);
+  if (p === undefined || c === undefined) return bad('invalid-field', 'token counts must be integers');
+  const gpusRaw = rec[fields.gpus];
+  let gpus: number[] = [];
+  if (Array.isArray(gpusRaw)) {
+    if (!gpusRaw.every((g) => Number.isInteger(g))) return bad('invalid-field', `${fields.gpus} must list integers`);
+    gpus = gpusRaw as number[];
+  } else if (typeof gpusRaw === 'string' && gpusRaw.length > 0) {
+    gpus = gpusRaw.split(/[,;\s]+/).filter(Boolean).map(Number);
+    if (!gpus.every((g) => Number.isInteger(g))) return bad('invalid-field', `${fields.gpus} must list integers`);
+  }
+  return {
+    ok: true,
+    value: {
+      requestId,
+      host,
+      gpus,
+      model: s('model', 'unknown')!,
+      tenant: s('tenant', 'unknown')!,
+      status: s('status', 'ok')!,
+      tStartMs,
+      tEndMs,
+      tFirstTokenMs: ft,
+      promptTokens: p,
+      completionTokens: c,
+    },
+  };
+}
+
+/**
+ * nvidia-smi query CSV, as `nvidia-smi --query-gpu=timestamp,index,power.draw,total_energy_consumption
+ * --format=csv,nounits` writes it, plus a host column (one file per fleet, or set the host per file).
+ * Units may appear in the values ("123.45 W", "1234 mJ") when `nounits` was not given.
+ */
+export interface CsvHeader {
+  index: Map<string, number>;
+}
+
+export function parseCsvHeader(line: string): Parsed<CsvHeader> {
+  const cols = line.split(',').map((c) => c.trim().toLowerCase().replace(/\s*\[.*\]$/, ''));
+  const index = new Map(cols.map((c, i) => [c, i]));
+  if (!index.has('timestamp') || !index.has('index')) return bad('invalid-header', 'CSV needs timestamp and index columns');
+  if (!index.has('power.draw') && !index.has('total_energy_consumption')) {
+    return bad('invalid-header', 'CSV needs power.draw or total_energy_consumption');
+  }
+  return { ok: true, value: { index } };
+}
+
+function numberWithUnit(raw: string | undefined): number | null {
+  if (raw === undefined) return null;
+  const t = raw.trim();
+  if (t === '' || /^\[?n\/?a\]?$/i.test(t) || /not supported/i.test(t)) return null;
+  const m = /^(-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|-?inf)\s*(w|mj|j)?$/i.exec(t);
+  if (!m) return Number.NaN;
+  const v = Number(m[1]!.toLowerCase() === 'nan' ? Number.NaN : m[1]);
+  return m[2]?.toLowerCase() === 'mj' ? v / 1000 : v;
+}
+
+/** One CSV row -> up to two samples (the energy counter is preferred downstream when both exist). */
+export function parseCsvRow(line: string, header: CsvHeader, defaultHost: string | null): Parsed<PowerSampleWire[]> {
+  const cells = line.split(',');
+  const get = (name: string): string | undefined => {
+    const i = header.index.get(name);
+    return i === undefined ? undefined : cells[i];
+  };
+  const host = get('host')?.trim() || defaultHost;
+  if (!host) return bad('invalid-field', 'no host column and no --host given');
+  const ts = get('timestamp')?.trim() ?? '';
+  // nvidia-smi writes "2023/11/16 18:17:03.979"; ISO and epoch ms are accepted too.
+  const tMs = /^\d+$/.test(ts) ? Number(ts) : Date.parse(ts.replace(/^(\d{4})\/(\d{2})\/(\d{2}) /, '$1-$2-$3T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(ts) ? '' : 'Z'));
+  if (!Number.isFinite(tMs)) return bad('invalid-field', `timestamp "${ts}" is not a time`);
+  const device = get('index')?.trim() ?? '';
+  if (!/^\d+$/.test(device)) return bad('invalid-field', `index "${device}" is not a GPU index`);
+  const out: PowerSampleWire[] = [];
+  const base = { host, role: 'accelerator' as const, device, tMs, source: 'nvml' };
+  const energy = numberWithUnit(get('total_energy_consumption'));
+  // nvidia-smi reports total_energy_consumption in mJ when nounits strips the unit.
+  if (energy !== null) {
+    const j = /mj/i.test(get('total_energy_consumption') ?? '') ? energy : energy / 1000;
+    out.push({ ...base, kind: 'counter', energyJ: j, rangeJ: null, powerW: null, averagingMs: null });
+  }
+  const power = numberWithUnit(get('power.draw'));
+  if (power !== null) {
+    out.push({ ...base, kind: 'reading', energyJ: null, rangeJ: null, powerW: power, averagingMs: 1000 });
+  }
+  if (out.length === 0) return bad('invalid-field', 'row has neither power.draw nor total_energy_consumption');
+  return { ok: true, value: out };
+}

@@ -1,0 +1,558 @@
+// The per-host event-time engine: aligns requests and power samples, closes windows behind the
+// watermark, attributes them, and re-attributes closed windows when late records arrive within the
+// correction horizon. Pure: the caller passes wall-clock time in and ships the emitted rows out.
+
+import {
+  addContribution,
+  attributeWindow,
+  emptyContribution,
+  RANK_MODEL,
+  type Contribution,
+  type DeviceWindow,
+  type IdlePolicy,
+  type LedgerEntry,
+  type WindowAttribution,
+} from './attribute.ts';
+import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from './fleet.ts';
+import { IdleLearner } from './idle.ts';
+import { integrateWindow, toIntervals, type GapPolicy } from './integrate.ts';
+import type { ShareModel, ShareModelSetting } from './shares.ts';
+import {
+  deviceKey,
+  type Heartbeat,
+  type PowerSample,
+  type RequestLog,
+  type Role,
+  type Stream,
+} from './types.ts';
+
+export const METHOD_VERSION = 'jsm-1.0';
+
+export interface JoinerSettings {
+  windowMs: number;
+  /** How far behind the newest event a stream's records may still arrive (watermark lag). */
+  outOfOrdernessMs: number;
+  /** Extra wait after the watermark passes a window's end before it closes. */
+  allowedLatenessMs: number;
+  /** A stream silent this long (wall clock) stops holding the host's watermark back. */
+  idleTimeoutMs: number;
+  /** Closed windows stay correctable this long behind the watermark; older records are late. */
+  horizonMs: number;
+  gaps: GapPolicy;
+  idlePolicy: IdlePolicy;
+  shareModel: ShareModelSetting;
+  defaultKappa: number;
+  kappaByModel: Readonly<Record<string, number>>;
+  idleSource: 'catalog' | 'learned';
+  /** Windows whose attribution is cached for assembling request rows. */
+  attributionCacheWindows: number;
+}
+
+export interface RequestRow {
+  requestId: string;
+  host: string;
+  facility: string;
+  region: string;
+  zone: string;
+  model: string;
+  tenant: string;
+  status: string;
+  gpus: readonly number[];
+  tStartMs: number;
+  tEndMs: number;
+  promptTokens: number;
+  completionTokens: number;
+  acceleratorDynamicJ: number;
+  acceleratorIdleJ: number;
+  hostDynamicJ: number;
+  hostIdleJ: number;
+  itJ: number;
+  overheadJ: number;
+  facilityJ: number;
+  estimatedJ: number;
+  embodiedG: number;
+  co2eLocationG: number;
+  co2eMarketG: number | null;
+  waterL: number | null;
+  ciSource: 'series' | 'annual' | 'mixed';
+  shareModel: ShareModel;
+  flags: string[];
+  version: number;
+  methodVersion: string;
+}
+
+export interface LedgerRow extends LedgerEntry {
+  host: string;
+  facility: string;
+  windowStartMs: number;
+  windowMs: number;
+  activeRequests: number;
+  flags: string[];
+  version: number;
+  methodVersion: string;
+}
+
+export type LateRecord =
+  | { kind: 'request'; record: RequestLog; reason: string }
+  | { kind: 'power'; record: PowerSample; reason: string };
+
+export interface Emissions {
+  requests: RequestRow[];
+  ledger: LedgerRow[];
+  late: LateRecord[];
+  /** Records that repeated one already held (replays): ignored, counted. */
+  duplicates: number;
+  /** Requests that reuse an id with different content: refused, for the dead-letter topic. */
+  conflicts: RequestLog[];
+  corrections: number;
+  maxConservationError: number;
+}
+
+export const emptyEmissions = (): Emissions => ({
+  requests: [],
+  ledger: [],
+  late: [],
+  duplicates: 0,
+  conflicts: [],
+  corrections: 0,
+  maxConservationError: 0,
+});
+
+interface DeviceState {
+  role: Role;
+  device: string;
+  /** Time-sorted; counters and readings kept apart, counters preferred when both exist. */
+  counters: PowerSample[];
+  readings: PowerSample[];
+  learner: IdleLearner | null;
+}
+
+interface StreamState {
+  maxEventMs: number;
+  lastWallMs: number;
+}
+
+const sameRequest = (a: RequestLog, b: RequestLog): boolean =>
+  a.host === b.host &&
+  a.tStartMs === b.tStartMs &&
+  a.tEndMs === b.tEndMs &&
+  a.tFirstTokenMs === b.tFirstTokenMs &&
+  a.promptTokens === b.promptTokens &&
+  a.completionTokens === b.completionTokens &&
+  a.model === b.model &&
+  a.tenant === b.tenant &&
+  a.status === b.status &&
+  a.gpus.length === b.gpus.length &&
+  a.gpus.every((g, i) => g === b.gpus[i]);
+
+function insertSorted(list: PowerSample[], s: PowerSample): boolean {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.tMs <= s.tMs) lo = mid + 1;
+    else hi = mid;
+  }
+  const prev = list[lo - 1];
+  if (prev && prev.tMs === s.tMs) return false; // same device, same instant: a replay
+  list.splice(lo, 0, s);
+  return true;
+}
+
+export class HostJoiner {
+  private readonly devices = new Map<string, DeviceState>();
+  private readonly requests = new Map<string, RequestLog>();
+  /** Window start -> ids of requests whose span overlaps the window. */
+  private readonly windowRequests = new Map<number, Set<string>>();
+  /** Window start -> revision of its content (1 at close, +1 per correction). */
+  private readonly revisions = new Map<number, number>();
+  private readonly cache = new Map<number, WindowAttribution>();
+  private readonly streams: Record<Stream, StreamState> = {
+    requests: { maxEventMs: Number.NEGATIVE_INFINITY, lastWallMs: Number.NEGATIVE_INFINITY },
+    power: { maxEventMs: Number.NEGATIVE_INFINITY, lastWallMs: Number.NEGATIVE_INFINITY },
+  };
+  /** Start of the first window not yet closed; NaN until the host's first record. */
+  private nextOpenMs = Number.NaN;
+  private firstWindowMs = Number.NaN;
+  private readonly idleFlags = new Map<number, string[]>();
+  private readonly facility: Facility;
+  private firstWallMs = Number.NaN;
+
+  constructor(
+    readonly spec: HostSpec,
+    private readonly fleet: Fleet,
+    private readonly settings: JoinerSettings,
+  ) {
+    const facility = fleet.facilities.get(spec.facility);
+    if (!facility) throw new Error(`host ${spec.id} names facility ${spec.facility}, which the fleet lacks`);
+    this.facility = facility;
+    // Every GPU the host declares is a device even before (or without) samples: a silent GPU is
+    // estimated at idle power rather than silently costing nothing.
+    for (let g = 0; g < spec.gpuCount; g++) this.device('accelerator', String(g));
+  }
+
+  private get w(): number {
+    return this.settings.windowMs;
+  }
+
+  private windowOf(tMs: number): number {
+    return Math.floor(tMs / this.w) * this.w;
+  }
+
+  /** Window starts covered by [t0, t1); an instant request covers the window it falls in. */
+  private windowsOf(t0: number, t1: number): number[] {
+    const first = this.windowOf(t0);
+    const last = t1 > t0 ? this.windowOf(t1 - 1) : first;
+    const out: number[] = [];
+    for (let w = first; w <= last; w += this.w) out.push(w);
+    return out;
+  }
+
+  private device(role: Role, device: string): DeviceState {
+    const key = deviceKey(role, device);
+    let d = this.devices.get(key);
+    if (!d) {
+      d = {
+        role,
+        device,
+        counters: [],
+        readings: [],
+        learner:
+          this.settings.idleSource === 'learned' ? new IdleLearner({ percentile: 5, minMinutes: 60 }) : null,
+      };
+      this.devices.set(key, d);
+    }
+    return d;
+  }
+
+  private start(tMs: number, nowMs: number): void {
+    if (Number.isNaN(this.nextOpenMs)) {
+      this.nextOpenMs = this.windowOf(tMs);
+      this.firstWindowMs = this.nextOpenMs;
+      this.firstWallMs = nowMs;
+    } else if (tMs < this.nextOpenMs && this.revisions.size === 0 && this.firstWindowMs === this.nextOpenMs) {
+      // Nothing closed yet: the streams may deliver a host's records in any order, so the first
+      // window is the earliest time seen, not the time of whichever record came first.
+      this.nextOpenMs = this.windowOf(tMs);
+      this.firstWindowMs = this.nextOpenMs;
+    }
+  }
+
+  /** Oldest window start still correctable. */
+  private get horizonStartMs(): number {
+    return this.nextOpenMs - Math.ceil(this.settings.horizonMs / this.w) * this.w;
+  }
+
+  addRequest(r: RequestLog, nowMs: number, out: Emissions): void {
+    this.start(r.tStartMs, nowMs);
+    const seen = this.requests.get(r.requestId);
+    if (seen) {
+      if (sameRequest(seen, r)) out.duplicates++;
+      else out.conflicts.push(r);
+      return;
+    }
+    if (r.tStartMs < this.horizonStartMs) {
+      out.late.push({ kind: 'request', record: r, reason: 'request starts before the correction horizon' });
+      return;
+    }
+    if (r.tStartMs < this.firstWindowMs) {
+      // No power was ever held for that time on this host, so no window there can be attributed.
+      out.late.push({ kind: 'request', record: r, reason: "request starts before the host's first window" });
+      return;
+    }
+    this.streams.requests.maxEventMs = Math.max(this.streams.requests.maxEventMs, r.tEndMs);
+    this.streams.requests.lastWallMs = nowMs;
+    this.requests.set(r.requestId, r);
+    const closed: number[] = [];
+    for (const w of this.windowsOf(r.tStartMs, r.tEndMs)) {
+      let set = this.windowRequests.get(w);
+      if (!set) this.windowRequests.set(w, (set = new Set()));
+      set.add(r.requestId);
+      if (w < this.nextOpenMs) closed.push(w);
+    }
+    if (closed.length > 0) this.correct(closed, out);
+  }
+
+  addPower(s: PowerSample, nowMs: number, out: Emissions): void {
+    this.start(s.kind === 'reading' ? s.tMs - s.averagingMs : s.tMs, nowMs);
+    if (s.tMs < this.horizonStartMs) {
+      out.late.push({ kind: 'power', record: s, reason: 'sample is older than the correction horizon' });
+      return;
+    }
+    const d = this.device(s.role, s.device);
+    const list = s.kind === 'counter' ? d.counters : d.readings;
+    if (!insertSorted(list, s)) {
+      out.duplicates++;
+      return;
+    }
+    this.streams.power.maxEventMs = Math.max(this.streams.power.maxEventMs, s.tMs);
+    this.streams.power.lastWallMs = nowMs;
+    if (s.tMs < this.nextOpenMs + this.w) {
+      // A sample for an already closed window: the intervals it bounds change, so every closed window
+      // between its neighbours (plus the gap rules' reach) is recomputed.
+      const idx = list.indexOf(s);
+      const from = (list[idx - 1]?.tMs ?? s.tMs) - this.settings.gaps.maxHoldMs;
+      const to = (list[idx + 1]?.tMs ?? s.tMs) + this.settings.gaps.maxHoldMs;
+      const affected: number[] = [];
+      for (let w = Math.max(this.windowOf(from), this.horizonStartMs); w < this.nextOpenMs && w <= to; w += this.w) {
+        if (this.revisions.has(w)) affected.push(w);
+      }
+      if (affected.length > 0) this.correct(affected, out);
+    }
+  }
+
+  addHeartbeat(hb: Heartbeat, nowMs: number): void {
+    this.start(hb.tMs, nowMs);
+    const st = this.streams[hb.stream];
+    st.maxEventMs = Math.max(st.maxEventMs, hb.tMs);
+    st.lastWallMs = nowMs;
+  }
+
+  /** The host's watermark and which streams were left out of it for being idle. */
+  watermark(nowMs: number): { wmMs: number; idle: Stream[] } {
+    const live: number[] = [];
+    const idle: Stream[] = [];
+    for (const name of ['requests', 'power'] as const) {
+      const st = this.streams[name];
+      const lastHeard = Number.isFinite(st.lastWallMs) ? st.lastWallMs : this.firstWallMs;
+      const wm = st.maxEventMs - this.settings.outOfOrdernessMs;
+      if (nowMs - lastHeard > this.settings.idleTimeoutMs) idle.push(name);
+      else live.push(wm);
+    }
+    if (live.length === 0) {
+      const all = [this.streams.requests.maxEventMs, this.streams.power.maxEventMs]
+        .filter(Number.isFinite)
+        .map((t) => t - this.settings.outOfOrdernessMs);
+      return { wmMs: all.length ? Math.max(...all) : Number.NEGATIVE_INFINITY, idle };
+    }
+    return { wmMs: Math.min(...live), idle };
+  }
+
+  /** Closes every window the watermark has passed, then forgets state older than the horizon. */
+  advance(nowMs: number, out: Emissions): void {
+    if (Number.isNaN(this.nextOpenMs)) return;
+    const { wmMs, idle } = this.watermark(nowMs);
+    const closing: number[] = [];
+    while (this.nextOpenMs + this.w + this.settings.allowedLatenessMs <= wmMs) {
+      closing.push(this.nextOpenMs);
+      if (idle.length > 0) this.idleFlags.set(this.nextOpenMs, idle.map((s) => `${s}-idle`));
+      this.nextOpenMs += this.w;
+    }
+    if (closing.length === 0) return;
+    const toEmit = new Set<string>();
+    for (const w of closing) {
+      this.revisions.set(w, 1);
+      const att = this.attribution(w);
+      out.ledger.push(...this.ledgerRows(w, att));
+      out.maxConservationError = Math.max(out.maxConservationError, att.conservationError);
+      this.learnIdle(w);
+      for (const id of this.windowRequests.get(w) ?? []) {
+        const r = this.requests.get(id);
+        if (r && this.lastWindow(r) === w) toEmit.add(id);
+      }
+    }
+    for (const id of toEmit) out.requests.push(this.requestRow(this.requests.get(id)!));
+    this.evict();
+  }
+
+  /** Re-attributes closed windows after a late record and re-emits every row they feed. */
+  private correct(windows: number[], out: Emissions): void {
+    const toEmit = new Set<string>();
+    for (const w of windows) {
+      this.revisions.set(w, (this.revisions.get(w) ?? 0) + 1);
+      this.cache.delete(w);
+      const att = this.attribution(w);
+      out.ledger.push(...this.ledgerRows(w, att));
+      out.maxConservationError = Math.max(out.maxConservationError, att.conservationError);
+      for (const id of this.windowRequests.get(w) ?? []) toEmit.add(id);
+    }
+    out.corrections += windows.length;
+    for (const id of toEmit) {
+      const r = this.requests.get(id);
+      if (r && this.lastWindow(r) < this.nextOpenMs) out.requests.push(this.requestRow(r));
+    }
+  }
+
+  private lastWindow(r: RequestLog): number {
+    return r.tEndMs > r.tStartMs ? this.windowOf(r.tEndMs - 1) : this.windowOf(r.tStartMs);
+  }
+
+  private modelFor(role: Role | 'rest') {
+    const id = this.spec.models[role];
+    return id ? this.fleet.models.get(id) : undefined;
+  }
+
+  private deviceWindows(w: number): DeviceWindow[] {
+    const out: DeviceWindow[] = [];
+    for (const d of this.devices.values()) {
+      const model = this.modelFor(d.role === 'node' ? 'rest' : d.role);
+      const samples = d.counters.length > 0 ? d.counters : d.readings;
+      const maxW = (model?.maxW ?? 2000) * 1.5;
+      const catalogIdle = model?.idleW ?? 0;
+      const idlePowerW = d.learner?.idleW() ?? catalogIdle;
+      const { energyJ, estimatedJ } = integrateWindow(
+        toIntervals(this.samplesNear(samples, w), maxW),
+        w,
+        w + this.w,
+        this.settings.gaps,
+        idlePowerW,
+      );
+      out.push({ role: d.role, device: d.device, energyJ, estimatedJ, idlePowerW, embodiedGPerMs: embodiedGPerMs(model) });
+    }
+    return out;
+  }
+
+  /** The samples that can influence window w: those inside it, plus the gap rules' reach either side. */
+  private samplesNear(samples: PowerSample[], w: number): PowerSample[] {
+    const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
+    const from = w - reach;
+    const to = w + this.w + reach;
+    let lo = 0;
+    let hi = samples.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (samples[mid]!.tMs < from) lo = mid + 1;
+      else hi = mid;
+    }
+    const start = Math.max(0, lo - 1);
+    let end = lo;
+    while (end < samples.length && samples[end]!.tMs <= to) end++;
+    return samples.slice(start, Math.min(samples.length, end + 1));
+  }
+
+  private attribution(w: number): WindowAttribution {
+    const cached = this.cache.get(w);
+    if (cached) return cached;
+    const ids = this.windowRequests.get(w);
+    const reqs: RequestLog[] = [];
+    if (ids) for (const id of ids) reqs.push(this.requests.get(id)!);
+    // Sorted so that floating-point sums do not depend on arrival order (invariant 2).
+    reqs.sort((a, b) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0));
+    const att = attributeWindow(w, w + this.w, this.deviceWindows(w), reqs, factorsAt(this.fleet, this.facility, w), {
+      idlePolicy: this.settings.idlePolicy,
+      shareModel: this.settings.shareModel,
+      kappaOf: (m) => this.settings.kappaByModel[m] ?? this.settings.defaultKappa,
+    });
+    this.cache.set(w, att);
+    if (this.cache.size > this.settings.attributionCacheWindows) {
+      this.cache.delete(this.cache.keys().next().value!);
+    }
+    return att;
+  }
+
+  private learnIdle(w: number): void {
+    if (this.settings.idleSource !== 'learned') return;
+    const windows = this.deviceWindows(w);
+    for (const dw of windows) {
+      const d = this.devices.get(deviceKey(dw.role, dw.device));
+      // Estimated energy is our own guess; learning from it would feed the guess back into itself.
+      if (d?.learner && dw.estimatedJ === 0) d.learner.observe(w, this.w, dw.energyJ);
+    }
+  }
+
+  private ledgerRows(w: number, att: WindowAttribution): LedgerRow[] {
+    const version = this.revisions.get(w) ?? 1;
+    const flags = this.idleFlags.get(w) ?? [];
+    const active = this.windowRequests.get(w)?.size ?? 0;
+    return att.ledger.map((e) => ({
+      ...e,
+      host: this.spec.id,
+      facility: this.facility.id,
+      windowStartMs: w,
+      windowMs: this.w,
+      activeRequests: active,
+      flags: e.estimatedJ > 0 ? [...flags, 'estimated'] : flags,
+      version,
+      methodVersion: METHOD_VERSION,
+    }));
+  }
+
+  private requestRow(r: RequestLog): RequestRow {
+    const total = emptyContribution();
+    let version = 0;
+    let series = 0;
+    let annual = 0;
+    const flags = new Set<string>();
+    for (const w of this.windowsOf(r.tStartMs, r.tEndMs)) {
+      version += this.revisions.get(w) ?? 0;
+      for (const f of this.idleFlags.get(w) ?? []) flags.add(f);
+      const c: Contribution | undefined = this.attribution(w).contributions.get(r.requestId);
+      if (!c) continue;
+      addContribution(total, c);
+      if (c.fromSeries) series++;
+      else annual++;
+    }
+    if (total.estimatedJ > 0) flags.add('estimated');
+    return {
+      requestId: r.requestId,
+      host: r.host,
+      facility: this.facility.id,
+      region: this.facility.region,
+      zone: this.facility.zone,
+      model: r.model,
+      tenant: r.tenant,
+      status: r.status,
+      gpus: r.gpus,
+      tStartMs: r.tStartMs,
+      tEndMs: r.tEndMs,
+      promptTokens: r.promptTokens ?? 0,
+      completionTokens: r.completionTokens ?? 0,
+      acceleratorDynamicJ: total.acceleratorDynamicJ,
+      acceleratorIdleJ: total.acceleratorIdleJ,
+      hostDynamicJ: total.hostDynamicJ,
+      hostIdleJ: total.hostIdleJ,
+      itJ: total.itJ,
+      overheadJ: total.overheadJ,
+      facilityJ: total.itJ + total.overheadJ,
+      estimatedJ: total.estimatedJ,
+      embodiedG: total.embodiedG,
+      co2eLocationG: total.co2eLocationG,
+      co2eMarketG: total.co2eMarketG,
+      waterL: total.waterL,
+      ciSource: series > 0 && annual > 0 ? 'mixed' : series > 0 ? 'series' : 'annual',
+      shareModel: RANK_MODEL[total.modelRank]!,
+      flags: [...flags].sort(),
+      version: Math.max(version, 1),
+      methodVersion: METHOD_VERSION,
+    };
+  }
+
+  /** Drops what no correction can need any more: windows, requests and samples behind the horizon. */
+  private evict(): void {
+    const horizon = this.horizonStartMs;
+    for (const w of this.revisions.keys()) {
+      if (w >= horizon) break;
+      this.revisions.delete(w);
+      this.cache.delete(w);
+      this.idleFlags.delete(w);
+      const ids = this.windowRequests.get(w);
+      this.windowRequests.delete(w);
+      if (ids) for (const id of ids) {
+        const r = this.requests.get(id);
+        if (r && this.lastWindow(r) < horizon) this.requests.delete(id);
+      }
+    }
+    const keepFrom = horizon - Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) - this.w;
+    for (const d of this.devices.values()) {
+      for (const list of [d.counters, d.readings]) {
+        let cut = 0;
+        while (cut < list.length - 1 && list[cut + 1]!.tMs < keepFrom) cut++;
+        if (cut > 0) list.splice(0, cut);
+      }
+    }
+  }
+
+  /** Approximate retained state, for the state-bound metric and the docs' per-host figure. */
+  stateBytes(): number {
+    let samples = 0;
+    for (const d of this.devices.values()) samples += d.counters.length + d.readings.length;
+    let memberships = 0;
+    for (const s of this.windowRequests.values()) memberships += s.size;
+    const learners = [...this.devices.values()].filter((d) => d.learner).length;
+    return samples * 120 + this.requests.size * 400 + memberships * 40 + this.revisions.size * 60 + learners * IdleLearner.BYTES;
+  }
+
+  openWindowStartMs(): number {
+    return this.nextOpenMs;
+  }
+}

@@ -1,0 +1,56 @@
+// Records as the core sees them: plain data, event time in epoch milliseconds, units in names.
+
+export type Role = 'accelerator' | 'cpu' | 'dram' | 'node';
+export const ROLES: readonly Role[] = ['accelerator', 'cpu', 'dram', 'node'];
+
+/** One query on one host, logged when it ended. */
+export interface RequestLog {
+  requestId: string;
+  host: string;
+  /** GPU indices on the host; empty means the request used the whole host. */
+  gpus: readonly number[];
+  model: string;
+  tenant: string;
+  status: string;
+  tStartMs: number;
+  tEndMs: number;
+  tFirstTokenMs: number | null;
+  promptTokens: number | null;
+  completionTokens: number | null;
+}
+
+interface SampleBase {
+  host: string;
+  role: Role;
+  /** Device id within the role: GPU index for accelerators, socket for cpu/dram, "node" for the BMC. */
+  device: string;
+  tMs: number;
+}
+
+/** A monotonic energy counter (NVML total energy, RAPL energy_uj), joules since an arbitrary origin. */
+export interface CounterSample extends SampleBase {
+  kind: 'counter';
+  energyJ: number;
+  /** The value at which the counter wraps to zero (RAPL max_energy_range_uj), if the source declares one. */
+  rangeJ: number | null;
+}
+
+/** An average power reading over `averagingMs` ending at tMs (NVML power, BMC PowerControl). */
+export interface ReadingSample extends SampleBase {
+  kind: 'reading';
+  powerW: number;
+  averagingMs: number;
+}
+
+export type PowerSample = CounterSample | ReadingSample;
+
+export type Stream = 'requests' | 'power';
+
+/** Says "nothing older than tMs is still to come on this stream for this host". */
+export interface Heartbeat {
+  host: string;
+  stream: Stream;
+  tMs: number;
+}
+
+export const deviceKey = (role: Role, device: string): string => `${role}:${device}`;

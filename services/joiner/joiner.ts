@@ -1,0 +1,398 @@
+// The joiner: consumes requests and power (one consumer group, co-partitioned by host), feeds each
+// host's event-time engine, writes the rows it emits to ClickHouse, and only then commits offsets.
+//
+// The committed offset of a partition is the lowest offset of any record that the engine may still
+// need: records of open windows and of closed windows still inside the correction horizon. A restart
+// re-reads from there and rebuilds the same state (decision record 0005).
+
+import type { ClickHouseClient } from '@clickhouse/client';
+import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
+import pLimit from 'p-limit';
+import { AvroCodec, AvroError, type DeadLetter, type PowerSampleWire } from '../adapters/avro.ts';
+import { insertRows, ledgerRowToDb, requestRowToDb } from '../adapters/clickhouse.ts';
+import { Publisher, type Topics } from '../adapters/kafka.ts';
+import type { Logger } from '../adapters/logger.ts';
+import type { Registry } from '../adapters/metrics.ts';
+import type { Config } from '../config/config.ts';
+import type { Fleet } from '../core/fleet.ts';
+import { emptyEmissions, HostJoiner, type Emissions, type LedgerRow, type RequestRow } from '../core/host-joiner.ts';
+import type { PowerSample } from '../core/types.ts';
+import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
+
+const MAX_RECORD_BYTES = 64 * 1024;
+
+/** Offsets of one partition in consumption order, with what each record is about. */
+class PartitionTrack {
+  offsets: number[] = [];
+  hosts: (string | null)[] = [];
+  times: number[] = [];
+  head = 0;
+  nextOffset = -1;
+
+  push(offset: number, host: string | null, tMs: number): void {
+    this.offsets.push(offset);
+    this.hosts.push(host);
+    this.times.push(tMs);
+    this.nextOffset = offset + 1;
+  }
+
+  /** The offset to commit: the first record still needed, or past the last one consumed. */
+  commitPoint(needed: (host: string, tMs: number) => boolean): number {
+    while (this.head < this.offsets.length) {
+      const host = this.hosts[this.head];
+      if (host !== null && host !== undefined && needed(host, this.times[this.head]!)) break;
+      this.head++;
+    }
+    if (this.head > 4096) {
+      this.offsets = this.offsets.slice(this.head);
+      this.hosts = this.hosts.slice(this.head);
+      this.times = this.times.slice(this.head);
+      this.head = 0;
+    }
+    return this.offsets[this.head] ?? this.nextOffset;
+  }
+}
+
+export interface JoinerDeps {
+  config: Readonly<Config>;
+  fleet: Fleet;
+  kafka: Kafka;
+  topics: Topics;
+  clickhouse: ClickHouseClient;
+  log: Logger;
+  metrics: Registry;
+  clock?: () => number;
+  clockBounds?: ClockBounds;
+}
+
+export class Joiner {
+  private readonly codec = new AvroCodec();
+  private readonly hosts = new Map<string, HostJoiner>();
+  private readonly tracks = new Map<string, PartitionTrack>();
+  private readonly consumer: Consumer;
+  private readonly dlq: Publisher;
+  private pending = emptyEmissions();
+  private deadLetters: { topic: string; letter: DeadLetter; key: string }[] = [];
+  private lock: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private lastError: string | null = null;
+  private readonly now: () => number;
+  private readonly clock: ClockBounds;
+  private readonly limit;
+  private readonly m;
+
+  constructor(private readonly deps: JoinerDeps) {
+    this.now = deps.clock ?? Date.now;
+    this.clock = deps.clockBounds ?? { maxPastMs: 7 * 86_400_000, maxFutureMs: 5 * 60_000 };
+    this.consumer = deps.kafka.consumer({
+      groupId: deps.config.joiner.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+    this.dlq = new Publisher(deps.kafka);
+    this.limit = pLimit(deps.config.joiner.insertConcurrency);
+    const r = deps.metrics;
+    this.m = {
+      consumed: r.counter('joulestream_joiner_records_total', 'Records consumed, by topic'),
+      dead: r.counter('joulestream_joiner_dead_letters_total', 'Records sent to the dead-letter topic, by reason'),
+      late: r.counter('joulestream_joiner_late_total', 'Records beyond the correction horizon, sent to the late topic'),
+      duplicates: r.counter('joulestream_joiner_duplicates_total', 'Replayed records ignored'),
+      corrections: r.counter('joulestream_joiner_corrected_windows_total', 'Closed windows re-attributed after late records'),
+      requestRows: r.counter('joulestream_joiner_request_rows_total', 'Request rows written to ClickHouse'),
+      ledgerRows: r.counter('joulestream_joiner_ledger_rows_total', 'Ledger rows written to ClickHouse'),
+      conservation: r.gauge('joulestream_joiner_conservation_error', 'Largest relative conservation error seen (attributed+unattributed vs measured)'),
+      stateBytes: r.gauge('joulestream_joiner_state_bytes', 'Approximate bytes of per-host state held'),
+      hosts: r.gauge('joulestream_joiner_hosts', 'Hosts with state in this instance'),
+      lag: r.gauge('joulestream_joiner_consumer_lag', 'Records behind the partition high watermark, by topic and partition'),
+      insertMs: r.gauge('joulestream_joiner_last_insert_ms', 'Duration of the last ClickHouse insert'),
+      insertErrors: r.counter('joulestream_joiner_insert_errors_total', 'Failed ClickHouse inserts (retried)'),
+    };
+  }
+
+  status(): { running: boolean; lastError: string | null } {
+    return { running: this.running, lastError: this.lastError };
+  }
+
+  async start(): Promise<void> {
+    const { topics } = this.deps;
+    await this.dlq.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [topics.requests, topics.power], fromBeginning: true });
+    this.consumer.on(this.consumer.events.REBALANCING, () => {
+      this.deps.log.info('rebalancing');
+    });
+    this.running = true;
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+    // Idle hosts still need their windows closed when a stream goes quiet: advance on a timer too.
+    this.timer = setInterval(() => {
+      void this.serial(() => this.flush(null)).catch((err: unknown) => this.fail(err));
+    }, 1000);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.running = false;
+    // Flush and commit while the group is still joined; kafkajs cannot commit after stop().
+    await this.serial(() => this.flush(null));
+    await this.consumer.stop();
+    await this.consumer.disconnect();
+    await this.dlq.disconnect();
+  }
+
+  private fail(err: unknown): void {
+    this.lastError = (err as Error).message;
+    this.deps.log.error({ err }, 'joiner step failed; will retry');
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.lock.then(fn);
+    this.lock = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private host(id: string): HostJoiner {
+    let h = this.hosts.get(id);
+    if (!h) {
+      h = new HostJoiner(this.deps.fleet.hosts.get(id)!, this.deps.fleet, this.deps.config.joiner);
+      this.hosts.set(id, h);
+    }
+    return h;
+  }
+
+  private track(topic: string, partition: number): PartitionTrack {
+    const k = `${topic}\u0000${partition}`;
+    let t = this.tracks.get(k);
+    if (!t) this.tracks.set(k, (t = new PartitionTrack()));
+    return t;
+  }
+
+  private deadLetter(reason: string, error: string, topic: string, partition: number, offset: number, key: Buffer | null, value: Buffer | null): void {
+    this.m.dead.inc({ reason });
+    const payload = value ?? Buffer.alloc(0);
+    this.deadLetters.push({
+      topic: this.deps.topics.deadletter,
+      key: key?.toString('utf8') ?? 'unknown',
+      letter: {
+        reason,
+        error,
+        stage: 'joiner',
+        topic,
+        partition,
+        offset,
+        key,
+        payload: payload.length > MAX_RECORD_BYTES ? payload.subarray(0, MAX_RECORD_BYTES) : payload,
+        tMs: this.now(),
+      },
+    });
+  }
+
+  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+    const { topic, partition } = batch;
+    const track = this.track(topic, partition);
+    const now = this.now();
+    const touched = new Set<string>();
+    await this.serial(async () => {
+      for (const msg of batch.messages) {
+        if (!isRunning() || isStale()) break;
+        const offset = Number(msg.offset);
+        this.m.consumed.inc({ topic });
+        const host = this.ingest(topic, partition, offset, msg.key, msg.value, now);
+        track.push(offset, host?.id ?? null, host?.tMs ?? 0);
+        if (host) touched.add(host.id);
+        resolveOffset(msg.offset);
+      }
+      const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
+      this.m.lag.set(Math.max(0, lag), { topic, partition });
+      await this.flush(touched);
+    });
+    await heartbeat();
+  }
+
+  /** Decodes, validates and routes one record; returns the host and event time it is about. */
+  private ingest(topic: string, partition: number, offset: number, key: Buffer | null, value: Buffer | null, now: number): { id: string; tMs: number } | null {
+    if (!value) {
+      this.deadLetter('malformed-avro', 'record has no value', topic, partition, offset, key, value);
+      return null;
+    }
+    if (value.length > MAX_RECORD_BYTES) {
+      this.deadLetter('oversized', `record of ${value.length} bytes exceeds ${MAX_RECORD_BYTES}`, topic, partition, offset, key, value);
+      return null;
+    }
+    let decoded;
+    try {
+      decoded = this.codec.decode(value);
+    } catch (err) {
+      const reason = err instanceof AvroError ? err.reason : 'malformed-avro';
+      this.deadLetter(reason, (err as Error).message, topic, partition, offset, key, value);
+      return null;
+    }
+    const fleet = this.deps.fleet;
+    const out = this.pending;
+    switch (decoded.kind) {
+      case 'request': {
+        const r = decoded.value;
+        const bad = validateRequest(r, fleet, now, this.clock);
+        if (bad) {
+          this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
+          return null;
+        }
+        this.host(r.host).addRequest(r, now, out);
+        return { id: r.host, tMs: r.tStartMs };
+      }
+      case 'power': {
+        const s = toSample(decoded.value);
+        if (typeof s === 'string') {
+          this.deadLetter('invalid-field', s, topic, partition, offset, key, value);
+          return null;
+        }
+        const bad = validatePower(s, fleet, now, this.clock);
+        if (bad) {
+          this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
+          return null;
+        }
+        this.host(s.host).addPower(s, now, out);
+        return { id: s.host, tMs: s.tMs };
+      }
+      case 'heartbeat': {
+        const h = decoded.value;
+        const bad = validateHeartbeat(h, fleet, now, this.clock);
+        if (bad) {
+          this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
+          return null;
+        }
+        this.host(h.host).addHeartbeat(h, now);
+        return { id: h.host, tMs: h.tMs };
+      }
+      default:
+        this.deadLetter('invalid-field', `a ${decoded.kind} record does not belong on ${topic}`, topic, partition, offset, key, value);
+        return null;
+    }
+  }
+
+  /** Advances hosts, writes what they emitted, publishes dead letters, then commits what is durable. */
+  private async flush(touched: Set<string> | null): Promise<void> {
+    const now = this.now();
+    const out = this.pending;
+    for (const h of touched ? [...touched].map((id) => this.hosts.get(id)!) : this.hosts.values()) h.advance(now, out);
+    this.pending = emptyEmissions();
+    for (const c of out.conflicts) {
+      this.deadLetter('conflicting-duplicate', `request id ${c.requestId} was seen before with different content`, 'joiner', -1, -1, Buffer.from(c.host), Buffer.from(JSON.stringify(c)));
+    }
+    await this.write(out.requests, out.ledger);
+    await this.publishSide(out);
+    this.m.duplicates.inc({}, out.duplicates);
+    this.m.corrections.inc({}, out.corrections);
+    if (out.maxConservationError > this.m.conservation.get()) this.m.conservation.set(out.maxConservationError);
+    let bytes = 0;
+    for (const h of this.hosts.values()) bytes += h.stateBytes();
+    this.m.stateBytes.set(bytes);
+    this.m.hosts.set(this.hosts.size);
+    await this.commit();
+  }
+
+  private async write(requests: RequestRow[], ledger: LedgerRow[]): Promise<void> {
+    const max = this.deps.config.joiner.maxBatchRows;
+    const jobs: Promise<void>[] = [];
+    for (let i = 0; i < requests.length; i += max) {
+      const part = requests.slice(i, i + max).map(requestRowToDb);
+      jobs.push(this.limit(() => this.insertWithRetry('request_energy', part)));
+    }
+    for (let i = 0; i < ledger.length; i += max) {
+      const part = ledger.slice(i, i + max).map(ledgerRowToDb);
+      jobs.push(this.limit(() => this.insertWithRetry('host_ledger', part)));
+    }
+    await Promise.all(jobs);
+    this.m.requestRows.inc({}, requests.length);
+    this.m.ledgerRows.inc({}, ledger.length);
+  }
+
+  private async insertWithRetry(table: string, rows: Record<string, unknown>[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      const t0 = Date.now();
+      try {
+        await insertRows(this.deps.clickhouse, table, rows);
+        this.m.insertMs.set(Date.now() - t0);
+        this.lastError = null;
+        return;
+      } catch (err) {
+        this.m.insertErrors.inc();
+        this.lastError = `insert into ${table} failed: ${(err as Error).message}`;
+        const delay = Math.min(30_000, 200 * 2 ** Math.min(attempt, 8)) * (0.5 + Math.random() / 2);
+        this.deps.log.warn({ table, rows: rows.length, attempt, delayMs: Math.round(delay), err: (err as Error).message }, 'ClickHouse insert failed; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  }
+
+  private async publishSide(out: Emissions): Promise<void> {
+    const lateMsgs = out.late.map((l) => {
+      this.m.late.inc({ kind: l.kind });
+      const letter: DeadLetter = {
+        reason: 'late',
+        error: l.reason,
+        stage: 'joiner',
+        topic: null,
+        partition: null,
+        offset: null,
+        key: Buffer.from(l.record.host),
+        payload: Buffer.from(JSON.stringify(l.record)),
+        tMs: this.now(),
+      };
+      return { key: l.record.host, value: this.codec.encode('deadletter', letter) };
+    });
+    await this.dlq.send(this.deps.topics.late, lateMsgs);
+    const dead = this.deadLetters;
+    this.deadLetters = [];
+    await this.dlq.send(this.deps.topics.deadletter, dead.map((d) => ({ key: d.key, value: this.codec.encode('deadletter', d.letter) })));
+  }
+
+  private async commit(): Promise<void> {
+    const needed = (host: string, tMs: number): boolean => {
+      const h = this.hosts.get(host);
+      if (!h) return false;
+      // Needed while any window it can influence is open or still correctable.
+      const reach = this.deps.config.joiner.gaps.maxHoldMs + this.deps.config.joiner.windowMs;
+      return tMs + reach >= h.openWindowStartMs() - this.deps.config.joiner.horizonMs;
+    };
+    const offsets = [];
+    for (const [k, t] of this.tracks) {
+      if (t.nextOffset < 0) continue;
+      const [topic, p] = k.split('\u0000');
+      offsets.push({ topic: topic!, partition: Number(p), offset: String(t.commitPoint(needed)) });
+    }
+    if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
+  }
+
+  /** For tests and the demo: true once every consumed record's windows are closed and written. */
+  idle(): boolean {
+    return this.pending.requests.length === 0 && this.deadLetters.length === 0;
+  }
+}
+
+function toSample(w: PowerSampleWire): PowerSample | string {
+  if (w.kind === 'counter') {
+    if (w.energyJ === null) return 'counter sample without energyJ';
+    return { kind: 'counter', host: w.host, role: w.role, device: w.device, tMs: w.tMs, energyJ: w.energyJ, rangeJ: w.rangeJ };
+  }
+  if (w.powerW === null) return 'reading sample without powerW';
+  return {
+    kind: 'reading',
+    host: w.host,
+    role: w.role,
+    device: w.device,
+    tMs: w.tMs,
+    powerW: w.powerW,
+    averagingMs: w.averagingMs ?? 1000,
+  };
+}
