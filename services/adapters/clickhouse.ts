@@ -12,8 +12,19 @@ import { ident, quote } from './sql.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../schemas/clickhouse/', import.meta.url));
 
-/** 18.16 needs this for LowCardinality; current servers accept and ignore it. */
-const COMPAT_SETTINGS = { allow_experimental_low_cardinality_type: 1 } as const;
+/**
+ * 18.16 needs allow_experimental_low_cardinality_type=1 to create LowCardinality columns; current
+ * servers reject the setting as unknown (checked on 26.9 via chDB), so it is sent to old servers only.
+ */
+export function compatSettings(version: string): Record<string, number> {
+  const major = Number(version.split('.')[0]);
+  return Number.isFinite(major) && major < 19 ? { allow_experimental_low_cardinality_type: 1 } : {};
+}
+
+export async function serverVersion(ch: ClickHouseClient): Promise<string> {
+  const rows = await (await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>();
+  return rows[0]?.v ?? '0';
+}
 
 export function createClickHouse(cfg: ClickHouseConfig, who: Credentials, database?: string): ClickHouseClient {
   return createClient({
@@ -79,6 +90,7 @@ export async function migrate(cfg: ClickHouseConfig, log?: { info: (o: object, m
   const ch = createClickHouse(cfg, cfg.admin, db);
   const applied: string[] = [];
   try {
+    const settings = compatSettings(await serverVersion(ch));
     await ch.command({
       query:
         'CREATE TABLE IF NOT EXISTS schema_migrations (name String, checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name',
@@ -102,7 +114,7 @@ export async function migrate(cfg: ClickHouseConfig, log?: { info: (o: object, m
         continue;
       }
       for (const stmt of statements(m.sql)) {
-        await ch.command({ query: stmt, clickhouse_settings: COMPAT_SETTINGS });
+        await ch.command({ query: stmt, clickhouse_settings: settings });
       }
       await ch.command({
         query: `INSERT INTO schema_migrations (name, checksum) VALUES (${quote(m.name)}, ${quote(m.checksum)})`,

@@ -174,6 +174,7 @@ export class HostJoiner {
   /** Start of the first window not yet closed; NaN until the host's first record. */
   private nextOpenMs = Number.NaN;
   private firstWindowMs = Number.NaN;
+  private evictedTo = Number.NEGATIVE_INFINITY;
   private readonly idleFlags = new Map<number, string[]>();
   private readonly facility: Facility;
   private firstWallMs = Number.NaN;
@@ -226,16 +227,24 @@ export class HostJoiner {
   }
 
   private start(tMs: number, nowMs: number): void {
+    const w = this.windowOf(tMs);
     if (Number.isNaN(this.nextOpenMs)) {
-      this.nextOpenMs = this.windowOf(tMs);
-      this.firstWindowMs = this.nextOpenMs;
+      this.nextOpenMs = w;
+      this.firstWindowMs = w;
       this.firstWallMs = nowMs;
-    } else if (tMs < this.nextOpenMs && this.revisions.size === 0 && this.firstWindowMs === this.nextOpenMs) {
-      // Nothing closed yet: the streams may deliver a host's records in any order, so the first
-      // window is the earliest time seen, not the time of whichever record came first.
-      this.nextOpenMs = this.windowOf(tMs);
-      this.firstWindowMs = this.nextOpenMs;
+      return;
     }
+    if (w >= this.firstWindowMs) return;
+    if (this.revisions.size === 0) {
+      // Nothing closed yet: the streams deliver a host's records in any order, so the first
+      // window is the earliest time seen, not the time of whichever record came first.
+      this.nextOpenMs = w;
+      this.firstWindowMs = w;
+      return;
+    }
+    // Windows already closed after it: extend the host's range back (within the horizon); the
+    // caller re-attributes the new windows as a correction, so arrival order does not matter.
+    this.firstWindowMs = Math.max(w, this.horizonStartMs);
   }
 
   /** Oldest window start still correctable. */
@@ -253,11 +262,6 @@ export class HostJoiner {
     }
     if (r.tStartMs < this.horizonStartMs) {
       out.late.push({ kind: 'request', record: r, reason: 'request starts before the correction horizon' });
-      return;
-    }
-    if (r.tStartMs < this.firstWindowMs) {
-      // No power was ever held for that time on this host, so no window there can be attributed.
-      out.late.push({ kind: 'request', record: r, reason: "request starts before the host's first window" });
       return;
     }
     this.streams.requests.maxEventMs = Math.max(this.streams.requests.maxEventMs, r.tEndMs);
@@ -294,9 +298,8 @@ export class HostJoiner {
       const from = (list[idx - 1]?.tMs ?? s.tMs) - this.settings.gaps.maxHoldMs;
       const to = (list[idx + 1]?.tMs ?? s.tMs) + this.settings.gaps.maxHoldMs;
       const affected: number[] = [];
-      for (let w = Math.max(this.windowOf(from), this.horizonStartMs); w < this.nextOpenMs && w <= to; w += this.w) {
-        if (this.revisions.has(w)) affected.push(w);
-      }
+      const first = Math.max(this.windowOf(from), this.horizonStartMs, this.firstWindowMs);
+      for (let w = first; w < this.nextOpenMs && w <= to; w += this.w) affected.push(w);
       if (affected.length > 0) this.correct(affected, out);
     }
   }
@@ -520,8 +523,12 @@ export class HostJoiner {
   /** Drops what no correction can need any more: windows, requests and samples behind the horizon. */
   private evict(): void {
     const horizon = this.horizonStartMs;
+    if (horizon <= this.evictedTo) return;
+    this.evictedTo = horizon;
+    if (this.firstWindowMs < horizon) this.firstWindowMs = horizon;
+    // Not in key order: windows added by backward extension come after later ones.
     for (const w of this.revisions.keys()) {
-      if (w >= horizon) break;
+      if (w >= horizon) continue;
       this.revisions.delete(w);
       this.cache.delete(w);
       this.idleFlags.delete(w);
