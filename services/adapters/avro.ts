@@ -148,7 +148,10 @@ export class AvroCodec {
         ? reader.type.fromBuffer(buf.subarray(HEADER_BYTES), resolver)
         : reader.type.fromBuffer(buf.subarray(HEADER_BYTES));
     } catch (err) {
-      throw new AvroError('malformed-avro', `body does not decode as ${writer.file}: ${(err as Error).message}`);
+      throw new AvroError(
+        'malformed-avro',
+        `body does not decode as ${writer.file}: ${(err as Error).message}`,
+      );
     }
     if (writer.kind === 'request') {
       const v = value as Omit<RequestLog, 'tFirstTokenMs'> & { tFirstTokenMs?: number | null };

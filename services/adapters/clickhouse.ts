@@ -22,11 +22,17 @@ export function compatSettings(version: string): Record<string, number> {
 }
 
 export async function serverVersion(ch: ClickHouseClient): Promise<string> {
-  const rows = await (await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })).json<{ v: string }>();
+  const rows = await (
+    await ch.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' })
+  ).json<{ v: string }>();
   return rows[0]?.v ?? '0';
 }
 
-export function createClickHouse(cfg: ClickHouseConfig, who: Credentials, database?: string): ClickHouseClient {
+export function createClickHouse(
+  cfg: ClickHouseConfig,
+  who: Credentials,
+  database?: string,
+): ClickHouseClient {
   return createClient({
     url: cfg.url,
     username: who.user,
@@ -76,9 +82,14 @@ export function statements(sql: string): string[] {
  * Creates the database and applies pending migrations in order, recording each with its checksum.
  * Safe to run twice; refuses to continue if an applied migration's file was edited afterwards.
  */
-export async function migrate(cfg: ClickHouseConfig, log?: { info: (o: object, m: string) => void }): Promise<string[]> {
+export async function migrate(
+  cfg: ClickHouseConfig,
+  log?: { info: (o: object, m: string) => void },
+): Promise<string[]> {
   if (!cfg.admin) {
-    throw new ClickHouseError('migrations need an admin user: set CLICKHOUSE_ADMIN_USER and CLICKHOUSE_ADMIN_PASSWORD(_FILE)');
+    throw new ClickHouseError(
+      'migrations need an admin user: set CLICKHOUSE_ADMIN_USER and CLICKHOUSE_ADMIN_PASSWORD(_FILE)',
+    );
   }
   const db = ident(cfg.database);
   const root = createClickHouse(cfg, cfg.admin);
@@ -97,7 +108,9 @@ export async function migrate(cfg: ClickHouseConfig, log?: { info: (o: object, m
     });
     const done = new Map(
       (
-        await (await ch.query({ query: 'SELECT name, checksum FROM schema_migrations', format: 'JSONEachRow' })).json<{
+        await (
+          await ch.query({ query: 'SELECT name, checksum FROM schema_migrations', format: 'JSONEachRow' })
+        ).json<{
           name: string;
           checksum: string;
         }>()
@@ -180,7 +193,11 @@ export const ledgerRowToDb = (r: LedgerRow): Record<string, unknown> => ({
   method_version: r.methodVersion,
 });
 
-export async function insertRows(ch: ClickHouseClient, table: string, rows: readonly Record<string, unknown>[]): Promise<void> {
+export async function insertRows(
+  ch: ClickHouseClient,
+  table: string,
+  rows: readonly Record<string, unknown>[],
+): Promise<void> {
   if (rows.length === 0) return;
   // JSONEachRow explicitly: the client's default (JSONCompactEachRow...) does not exist on 18.16.
   await ch.insert({ table: ident(table), values: rows as Record<string, unknown>[], format: 'JSONEachRow' });

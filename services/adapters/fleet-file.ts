@@ -8,7 +8,9 @@ import { parseFleet, type ShippedData } from '../config/fleet-parse.ts';
 const DATA_DIR = fileURLToPath(new URL('../../data/', import.meta.url));
 
 export function loadShippedData(): ShippedData {
-  const catalog = JSON.parse(readFileSync(DATA_DIR + 'device-catalog.json', 'utf8')) as { models: DeviceModel[] };
+  const catalog = JSON.parse(readFileSync(DATA_DIR + 'device-catalog.json', 'utf8')) as {
+    models: DeviceModel[];
+  };
   const factors = JSON.parse(readFileSync(DATA_DIR + 'grid-annual-factors.json', 'utf8')) as {
     zones: Record<string, { gPerKWh: number }>;
   };
@@ -24,7 +26,9 @@ export function loadFleet(path: string): Fleet {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(`fleet file ${path} cannot be read (${(err as Error).message}); set JOULESTREAM_FLEET`);
+    throw new ConfigError(
+      `fleet file ${path} cannot be read (${(err as Error).message}); set JOULESTREAM_FLEET`,
+    );
   }
   let raw: unknown;
   try {

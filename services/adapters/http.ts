@@ -11,7 +11,11 @@ export interface HealthSource {
   ready(): { ok: boolean; reason?: string };
 }
 
-export async function startHttp(port: number, registry: Registry, health: HealthSource): Promise<Server & { port: number }> {
+export async function startHttp(
+  port: number,
+  registry: Registry,
+  health: HealthSource,
+): Promise<Server & { port: number }> {
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/metrics') {

@@ -51,7 +51,10 @@ export function createKafka(cfg: KafkaConfig, log: Logger, clientId = cfg.client
         const benign = /rebalanc|coordinator is (loading|not available)|not the correct coordinator/i.test(
           String(rest.error ?? message),
         );
-        kafkaLog[benign ? 'debug' : (LEVEL[level] ?? 'info')]({ broker: rest.broker, error: rest.error }, message);
+        kafkaLog[benign ? 'debug' : (LEVEL[level] ?? 'info')](
+          { broker: rest.broker, error: rest.error },
+          message,
+        );
       },
   });
 }

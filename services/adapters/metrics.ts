@@ -2,7 +2,8 @@
 
 type Labels = Readonly<Record<string, string | number>>;
 
-const escapeLabel = (v: string): string => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
+const escapeLabel = (v: string): string =>
+  v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 const key = (labels: Labels): string =>
   Object.keys(labels)
     .sort()

@@ -12,7 +12,8 @@ export class SqlValueError extends Error {
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 export function ident(name: string): string {
-  if (!IDENT.test(name)) throw new SqlValueError(`"${name.slice(0, 80)}" is not a valid identifier (letters, digits, _)`);
+  if (!IDENT.test(name))
+    throw new SqlValueError(`"${name.slice(0, 80)}" is not a valid identifier (letters, digits, _)`);
   return name;
 }
 
@@ -20,7 +21,8 @@ const MAX_LITERAL = 4096;
 
 /** A ClickHouse string literal, safe for any input up to 4 KiB (longer values are refused, not cut). */
 export function quote(value: string): string {
-  if (value.length > MAX_LITERAL) throw new SqlValueError(`value of ${value.length} characters exceeds ${MAX_LITERAL}`);
+  if (value.length > MAX_LITERAL)
+    throw new SqlValueError(`value of ${value.length} characters exceeds ${MAX_LITERAL}`);
   let out = "'";
   for (const ch of value) {
     switch (ch) {

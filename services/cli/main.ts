@@ -55,8 +55,14 @@ async function main(argv: string[]): Promise<void> {
     case 'demo': {
       const { runDemo } = await import('../demo/demo.ts');
       const durationS = Number(values.duration);
-      if (!Number.isFinite(durationS) || durationS < 10 || durationS > 3600) throw new JoulestreamError('--duration must be 10-3600 seconds');
-      await runDemo(config, { durationS, outDir: values.out!, seed: Number(values.seed), database: values.database ?? 'joulestream_demo' });
+      if (!Number.isFinite(durationS) || durationS < 10 || durationS > 3600)
+        throw new JoulestreamError('--duration must be 10-3600 seconds');
+      await runDemo(config, {
+        durationS,
+        outDir: values.out,
+        seed: Number(values.seed),
+        database: values.database ?? 'joulestream_demo',
+      });
       return;
     }
     case 'migrate': {
@@ -74,7 +80,12 @@ async function main(argv: string[]): Promise<void> {
     case 'collect-power': {
       if (!values.file) throw new JoulestreamError(`${command} needs --file`);
       const { runFileCollector } = await import('../collectors/main.ts');
-      await runFileCollector(config, command === 'collect-requests' ? 'requests' : 'power', values.file, values.host ?? null);
+      await runFileCollector(
+        config,
+        command === 'collect-requests' ? 'requests' : 'power',
+        values.file,
+        values.host ?? null,
+      );
       return;
     }
     case 'report': {
@@ -91,7 +102,9 @@ main(process.argv.slice(2)).then(
   () => process.exit(0),
   (err: unknown) => {
     const e = err as Error;
-    process.stderr.write(`joulestream: ${e instanceof JoulestreamError ? e.message : (e.stack ?? String(e))}\n`);
+    process.stderr.write(
+      `joulestream: ${e instanceof JoulestreamError ? e.message : (e.stack ?? String(e))}\n`,
+    );
     process.exit(1);
   },
 );

@@ -8,7 +8,14 @@ import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Stream } from '../core/types.ts';
-import { DEFAULT_FIELDS, parseCsvHeader, parseCsvRow, parseRequestLine, type CsvHeader, type RequestFieldMap } from './parse.ts';
+import {
+  DEFAULT_FIELDS,
+  parseCsvHeader,
+  parseCsvRow,
+  parseRequestLine,
+  type CsvHeader,
+  type RequestFieldMap,
+} from './parse.ts';
 
 export interface CollectorDeps {
   publisher: Publisher;
@@ -56,17 +63,32 @@ async function run(
   stream: Stream,
   deps: CollectorDeps,
   stage: string,
-  handle: (line: string, n: number) => { messages: OutMessage[]; tMs: number } | { reason: string; message: string } | null,
+  handle: (
+    line: string,
+    n: number,
+  ) => { messages: OutMessage[]; tMs: number } | { reason: string; message: string } | null,
 ): Promise<CollectResult> {
   const codec = new AvroCodec();
   const topic = stream === 'requests' ? deps.topics.requests : deps.topics.power;
   const data = new Batcher(deps.publisher, topic, deps.batchSize ?? 1000);
   const dead = new Batcher(deps.publisher, deps.topics.deadletter, 100);
-  const published = deps.metrics.counter(`joulestream_${stage.replace(/-/g, '_')}_published_total`, 'Records published to Kafka');
-  const deadCount = deps.metrics.counter(`joulestream_${stage.replace(/-/g, '_')}_dead_letters_total`, 'Input lines dead-lettered, by reason');
+  const published = deps.metrics.counter(
+    `joulestream_${stage.replace(/-/g, '_')}_published_total`,
+    'Records published to Kafka',
+  );
+  const deadCount = deps.metrics.counter(
+    `joulestream_${stage.replace(/-/g, '_')}_dead_letters_total`,
+    'Input lines dead-lettered, by reason',
+  );
   const every = deps.heartbeatEveryMs ?? 1000;
   const slack = deps.orderSlackMs ?? 0;
-  const res: CollectResult = { lines: 0, published: 0, deadLettered: 0, heartbeats: 0, maxEventMs: Number.NEGATIVE_INFINITY };
+  const res: CollectResult = {
+    lines: 0,
+    published: 0,
+    deadLettered: 0,
+    heartbeats: 0,
+    maxEventMs: Number.NEGATIVE_INFINITY,
+  };
   let lastBeat = Number.NEGATIVE_INFINITY;
 
   const beat = async (tMs: number): Promise<void> => {
@@ -121,16 +143,27 @@ async function run(
   return res;
 }
 
-export function collectRequestsFile(path: string, deps: CollectorDeps, fields: RequestFieldMap = DEFAULT_FIELDS): Promise<CollectResult> {
+export function collectRequestsFile(
+  path: string,
+  deps: CollectorDeps,
+  fields: RequestFieldMap = DEFAULT_FIELDS,
+): Promise<CollectResult> {
   const codec = new AvroCodec();
   return run(path, 'requests', deps, 'request-collector', (line) => {
     const p = parseRequestLine(line, fields);
     if (!p.ok) return p;
-    return { messages: [{ key: p.value.host, value: codec.encode('request', p.value) }], tMs: p.value.tEndMs };
+    return {
+      messages: [{ key: p.value.host, value: codec.encode('request', p.value) }],
+      tMs: p.value.tEndMs,
+    };
   });
 }
 
-export function collectPowerCsv(path: string, deps: CollectorDeps, defaultHost: string | null = null): Promise<CollectResult> {
+export function collectPowerCsv(
+  path: string,
+  deps: CollectorDeps,
+  defaultHost: string | null = null,
+): Promise<CollectResult> {
   const codec = new AvroCodec();
   let header: CsvHeader | null = null;
   return run(path, 'power', deps, 'power-collector', (line) => {

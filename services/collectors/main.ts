@@ -5,7 +5,12 @@ import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import { collectPowerCsv, collectRequestsFile } from './file-collectors.ts';
 
-export async function runFileCollector(config: Readonly<Config>, stream: 'requests' | 'power', file: string, host: string | null): Promise<void> {
+export async function runFileCollector(
+  config: Readonly<Config>,
+  stream: 'requests' | 'power',
+  file: string,
+  host: string | null,
+): Promise<void> {
   const log = createLogger(`collect-${stream}`, config.logLevel);
   const fleet = loadFleet(config.fleetFile);
   const topics = topicsFor(config.kafka.topicPrefix);
@@ -15,7 +20,8 @@ export async function runFileCollector(config: Readonly<Config>, stream: 'reques
   await publisher.connect();
   try {
     const deps = { publisher, topics, log, metrics: new Registry(), hosts: [...fleet.hosts.keys()] };
-    const res = stream === 'requests' ? await collectRequestsFile(file, deps) : await collectPowerCsv(file, deps, host);
+    const res =
+      stream === 'requests' ? await collectRequestsFile(file, deps) : await collectPowerCsv(file, deps, host);
     log.info(res, 'file published');
   } finally {
     await publisher.disconnect();

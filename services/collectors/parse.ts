@@ -56,14 +56,16 @@ function time(v: unknown): number | undefined {
 }
 
 export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT_FIELDS): Parsed<RequestLog> {
-  if (line.length > MAX_LINE) return bad('oversized', `line of ${line.length} characters exceeds ${MAX_LINE}`);
+  if (line.length > MAX_LINE)
+    return bad('oversized', `line of ${line.length} characters exceeds ${MAX_LINE}`);
   let o: unknown;
   try {
     o = JSON.parse(line);
   } catch (err) {
     return bad('malformed-json', `not JSON: ${(err as Error).message}`);
   }
-  if (typeof o !== 'object' || o === null || Array.isArray(o)) return bad('malformed-json', 'line is not a JSON object');
+  if (typeof o !== 'object' || o === null || Array.isArray(o))
+    return bad('malformed-json', 'line is not a JSON object');
   const rec = o as Record<string, unknown>;
   const s = (k: keyof RequestFieldMap, dflt?: string): string | undefined => {
     const v = rec[fields[k]];
@@ -77,7 +79,10 @@ export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT
   if (tStartMs === undefined || tEndMs === undefined) {
     return bad('invalid-field', `${fields.tStartMs} and ${fields.tEndMs} must be epoch ms or ISO times`);
   }
-  const ft = rec[fields.tFirstTokenMs] === undefined || rec[fields.tFirstTokenMs] === null ? null : time(rec[fields.tFirstTokenMs]);
+  const ft =
+    rec[fields.tFirstTokenMs] === undefined || rec[fields.tFirstTokenMs] === null
+      ? null
+      : time(rec[fields.tFirstTokenMs]);
   if (ft === undefined) return bad('invalid-field', `${fields.tFirstTokenMs} is not a time`);
   const p = optInt(rec[fields.promptTokens]);
   const c = optInt(rec[fields.completionTokens]);
@@ -85,11 +90,16 @@ export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT
   const gpusRaw = rec[fields.gpus];
   let gpus: number[] = [];
   if (Array.isArray(gpusRaw)) {
-    if (!gpusRaw.every((g) => Number.isInteger(g))) return bad('invalid-field', `${fields.gpus} must list integers`);
+    if (!gpusRaw.every((g) => Number.isInteger(g)))
+      return bad('invalid-field', `${fields.gpus} must list integers`);
     gpus = gpusRaw as number[];
   } else if (typeof gpusRaw === 'string' && gpusRaw.length > 0) {
-    gpus = gpusRaw.split(/[,;\s]+/).filter(Boolean).map(Number);
-    if (!gpus.every((g) => Number.isInteger(g))) return bad('invalid-field', `${fields.gpus} must list integers`);
+    gpus = gpusRaw
+      .split(/[,;\s]+/)
+      .filter(Boolean)
+      .map(Number);
+    if (!gpus.every((g) => Number.isInteger(g)))
+      return bad('invalid-field', `${fields.gpus} must list integers`);
   }
   return {
     ok: true,
@@ -119,9 +129,15 @@ export interface CsvHeader {
 }
 
 export function parseCsvHeader(line: string): Parsed<CsvHeader> {
-  const cols = line.split(',').map((c) => c.trim().toLowerCase().replace(/\s*\[.*\]$/, ''));
+  const cols = line.split(',').map((c) =>
+    c
+      .trim()
+      .toLowerCase()
+      .replace(/\s*\[.*\]$/, ''),
+  );
   const index = new Map(cols.map((c, i) => [c, i]));
-  if (!index.has('timestamp') || !index.has('index')) return bad('invalid-header', 'CSV needs timestamp and index columns');
+  if (!index.has('timestamp') || !index.has('index'))
+    return bad('invalid-header', 'CSV needs timestamp and index columns');
   if (!index.has('power.draw') && !index.has('total_energy_consumption')) {
     return bad('invalid-header', 'CSV needs power.draw or total_energy_consumption');
   }
@@ -139,7 +155,11 @@ function numberWithUnit(raw: string | undefined): number | null {
 }
 
 /** One CSV row -> up to two samples (the energy counter is preferred downstream when both exist). */
-export function parseCsvRow(line: string, header: CsvHeader, defaultHost: string | null): Parsed<PowerSampleWire[]> {
+export function parseCsvRow(
+  line: string,
+  header: CsvHeader,
+  defaultHost: string | null,
+): Parsed<PowerSampleWire[]> {
   const cells = line.split(',');
   const get = (name: string): string | undefined => {
     const i = header.index.get(name);
@@ -149,7 +169,11 @@ export function parseCsvRow(line: string, header: CsvHeader, defaultHost: string
   if (!host) return bad('invalid-field', 'no host column and no --host given');
   const ts = get('timestamp')?.trim() ?? '';
   // nvidia-smi writes "2023/11/16 18:17:03.979"; ISO and epoch ms are accepted too.
-  const tMs = /^\d+$/.test(ts) ? Number(ts) : Date.parse(ts.replace(/^(\d{4})\/(\d{2})\/(\d{2}) /, '$1-$2-$3T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(ts) ? '' : 'Z'));
+  const tMs = /^\d+$/.test(ts)
+    ? Number(ts)
+    : Date.parse(
+        ts.replace(/^(\d{4})\/(\d{2})\/(\d{2}) /, '$1-$2-$3T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(ts) ? '' : 'Z'),
+      );
   if (!Number.isFinite(tMs)) return bad('invalid-field', `timestamp "${ts}" is not a time`);
   const device = get('index')?.trim() ?? '';
   if (!/^\d+$/.test(device)) return bad('invalid-field', `index "${device}" is not a GPU index`);
@@ -165,6 +189,7 @@ export function parseCsvRow(line: string, header: CsvHeader, defaultHost: string
   if (power !== null) {
     out.push({ ...base, kind: 'reading', energyJ: null, rangeJ: null, powerW: power, averagingMs: 1000 });
   }
-  if (out.length === 0) return bad('invalid-field', 'row has neither power.draw nor total_energy_consumption');
+  if (out.length === 0)
+    return bad('invalid-field', 'row has neither power.draw nor total_energy_consumption');
   return { ok: true, value: out };
 }

@@ -98,9 +98,14 @@ const DATABASE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const TOPIC_PREFIX_RE = /^[A-Za-z0-9._-]{0,100}$/;
 
 export function loadConfig(env: Env): Readonly<Config> {
-  const brokers = (env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const brokers = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (brokers.length === 0) {
-    throw new ConfigError('KAFKA_BROKERS is not set: give host:port[,host:port], or run npm run stack:up and source .stack/env');
+    throw new ConfigError(
+      'KAFKA_BROKERS is not set: give host:port[,host:port], or run npm run stack:up and source .stack/env',
+    );
   }
   for (const b of brokers) {
     if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b)) {
@@ -108,12 +113,17 @@ export function loadConfig(env: Env): Readonly<Config> {
     }
   }
   const url = env.CLICKHOUSE_URL;
-  if (!url) throw new ConfigError('CLICKHOUSE_URL is not set: give http(s)://host:port, or run npm run stack:up and source .stack/env');
+  if (!url)
+    throw new ConfigError(
+      'CLICKHOUSE_URL is not set: give http(s)://host:port, or run npm run stack:up and source .stack/env',
+    );
   try {
     const u = new URL(url);
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
     if (u.username || u.password) {
-      throw new ConfigError('CLICKHOUSE_URL must not carry credentials: use CLICKHOUSE_WRITER_USER/_PASSWORD(_FILE)');
+      throw new ConfigError(
+        'CLICKHOUSE_URL must not carry credentials: use CLICKHOUSE_WRITER_USER/_PASSWORD(_FILE)',
+      );
     }
   } catch (err) {
     if (err instanceof ConfigError) throw err;
@@ -121,21 +131,29 @@ export function loadConfig(env: Env): Readonly<Config> {
   }
   const database = env.CLICKHOUSE_DATABASE || 'joulestream';
   if (!DATABASE_RE.test(database)) {
-    throw new ConfigError(`CLICKHOUSE_DATABASE=${database} is invalid: letters, digits and _ only, starting with a letter or _`);
+    throw new ConfigError(
+      `CLICKHOUSE_DATABASE=${database} is invalid: letters, digits and _ only, starting with a letter or _`,
+    );
   }
   const topicPrefix = env.KAFKA_TOPIC_PREFIX ?? 'joulestream.';
-  if (!TOPIC_PREFIX_RE.test(topicPrefix)) throw new ConfigError(`KAFKA_TOPIC_PREFIX=${topicPrefix} is invalid: letters, digits, . _ - only`);
+  if (!TOPIC_PREFIX_RE.test(topicPrefix))
+    throw new ConfigError(`KAFKA_TOPIC_PREFIX=${topicPrefix} is invalid: letters, digits, . _ - only`);
 
   const mechanism = env.KAFKA_SASL_MECHANISM;
   let sasl: KafkaConfig['sasl'] = null;
   if (mechanism) {
     const m = mechanism.toLowerCase();
     if (m !== 'scram-sha-256' && m !== 'scram-sha-512' && m !== 'plain') {
-      throw new ConfigError(`KAFKA_SASL_MECHANISM=${mechanism} is invalid: scram-sha-256, scram-sha-512 or plain`);
+      throw new ConfigError(
+        `KAFKA_SASL_MECHANISM=${mechanism} is invalid: scram-sha-256, scram-sha-512 or plain`,
+      );
     }
     const username = env.KAFKA_SASL_USERNAME;
     const password = secret(env, 'KAFKA_SASL_PASSWORD');
-    if (!username || !password) throw new ConfigError('KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) are needed too');
+    if (!username || !password)
+      throw new ConfigError(
+        'KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) are needed too',
+      );
     sasl = { mechanism: m, username, password };
   }
   const sslOn = env.KAFKA_SSL === 'true' || env.KAFKA_SSL === '1' || Boolean(env.KAFKA_SSL_CA_FILE);

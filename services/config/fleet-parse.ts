@@ -14,7 +14,8 @@ function fail(path: string, what: string): never {
 function str(o: Obj, key: string, path: string): string {
   const v = o[key];
   if (typeof v !== 'string' || v.length === 0) fail(`${path}.${key}`, 'must be a non-empty string');
-  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(v)) fail(`${path}.${key}`, 'may hold only letters, digits and . _ : - (1-128 chars)');
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(v))
+    fail(`${path}.${key}`, 'may hold only letters, digits and . _ : - (1-128 chars)');
   return v;
 }
 function num(o: Obj, key: string, path: string, min: number, max = Number.POSITIVE_INFINITY): number {
@@ -64,7 +65,8 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
   const zones = new Map<string, GridZone>();
   const zoneRaw = isObj(raw.zones) ? raw.zones : {};
   const facilities = new Map<string, Facility>();
-  if (!Array.isArray(raw.facilities) || raw.facilities.length === 0) fail('facilities', 'must be a non-empty list');
+  if (!Array.isArray(raw.facilities) || raw.facilities.length === 0)
+    fail('facilities', 'must be a non-empty list');
   raw.facilities.forEach((f, i) => {
     const p = `facilities[${i}]`;
     if (!isObj(f)) fail(p, 'must be a mapping');
@@ -75,7 +77,12 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
       const z = zoneRaw[zone];
       const zObj = isObj(z) ? z : {};
       const annual =
-        (zObj.annualGPerKWh as number | undefined) ?? shipped.annualFactors[zone] ?? fail(`${p}.zone`, `${zone} has no annual factor: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`);
+        (zObj.annualGPerKWh as number | undefined) ??
+        shipped.annualFactors[zone] ??
+        fail(
+          `${p}.zone`,
+          `${zone} has no annual factor: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`,
+        );
       zones.set(zone, {
         id: zone,
         annualGPerKWh: annual,
@@ -98,7 +105,8 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
             : series(f.marketGPerKWh, `${p}.marketGPerKWh`, 0),
       wueLPerKWh: optNum(f, 'wueLPerKWh', p, 0, 20),
     });
-    if (typeof pue !== 'number' && !Array.isArray(pue)) fail(`${p}.pue`, 'must be a number >= 1 or a list of {from, value}');
+    if (typeof pue !== 'number' && !Array.isArray(pue))
+      fail(`${p}.pue`, 'must be a number >= 1 or a list of {from, value}');
   });
 
   const hosts = new Map<string, HostSpec>();
@@ -114,12 +122,16 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
     for (const role of ['accelerator', 'cpu', 'dram', 'rest'] as const) {
       if (m[role] === undefined) continue;
       const id = str(m, role, `${p}.models`);
-      if (!models.has(id)) fail(`${p}.models.${role}`, `names device model ${id}, which is neither shipped nor in models`);
+      if (!models.has(id))
+        fail(`${p}.models.${role}`, `names device model ${id}, which is neither shipped nor in models`);
       hostModels[role] = id;
     }
     const ids: string[] =
       h.count !== undefined
-        ? Array.from({ length: num(h, 'count', p, 1, 100_000) }, (_, k) => `${str(h, 'prefix', p)}${String(k + 1).padStart(3, '0')}`)
+        ? Array.from(
+            { length: num(h, 'count', p, 1, 100_000) },
+            (_, k) => `${str(h, 'prefix', p)}${String(k + 1).padStart(3, '0')}`,
+          )
         : [str(h, 'id', p)];
     for (const id of ids) {
       if (hosts.has(id)) fail(p, `repeats host ${id}`);

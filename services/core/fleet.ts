@@ -76,7 +76,8 @@ export interface FacilityFactors {
 /** The factors in force at tMs for a facility. */
 export function factorsAt(fleet: Fleet, facility: Facility, tMs: number): FacilityFactors {
   const zone = fleet.zones.get(facility.zone);
-  if (!zone) throw new Error(`facility ${facility.id} names grid zone ${facility.zone}, which the fleet lacks`);
+  if (!zone)
+    throw new Error(`facility ${facility.id} names grid zone ${facility.zone}, which the fleet lacks`);
   let ci = zone.annualGPerKWh;
   let ciSource: CiSource = 'annual';
   if (zone.series) {

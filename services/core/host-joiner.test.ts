@@ -2,15 +2,40 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { emptyEmissions, HostJoiner, type Emissions, type LedgerRow, type RequestRow } from './host-joiner.ts';
+import {
+  emptyEmissions,
+  HostJoiner,
+  type Emissions,
+  type LedgerRow,
+  type RequestRow,
+} from './host-joiner.ts';
 import { testFleet, testSettings } from './test-fleet.ts';
 import type { PowerSample, RequestLog } from './types.ts';
 
 const req = (o: Partial<RequestLog> & Pick<RequestLog, 'requestId' | 'tStartMs' | 'tEndMs'>): RequestLog => ({
-  host: 'h', gpus: [], model: 'm', tenant: 't', status: 'ok', tFirstTokenMs: null, promptTokens: null, completionTokens: null, ...o,
+  host: 'h',
+  gpus: [],
+  model: 'm',
+  tenant: 't',
+  status: 'ok',
+  tFirstTokenMs: null,
+  promptTokens: null,
+  completionTokens: null,
+  ...o,
 });
-const reading = (tMs: number, powerW: number, device = '0', role: PowerSample['role'] = 'accelerator'): PowerSample => ({
-  kind: 'reading', host: 'h', role, device, tMs, powerW, averagingMs: 1000,
+const reading = (
+  tMs: number,
+  powerW: number,
+  device = '0',
+  role: PowerSample['role'] = 'accelerator',
+): PowerSample => ({
+  kind: 'reading',
+  host: 'h',
+  role,
+  device,
+  tMs,
+  powerW,
+  averagingMs: 1000,
 });
 
 type Rec = { kind: 'r'; r: RequestLog } | { kind: 'p'; p: PowerSample };
@@ -52,21 +77,32 @@ test('golden fixture: hand-checked rows', () => {
     requests: { requestId: string; tStartMs: number; tEndMs: number }[];
     expected: { requests: Record<string, Record<string, number | string>>; ledger: Record<string, number>[] };
   };
-  const out = run([...fx.power.map((p) => ({ kind: 'p' as const, p: reading(p.tMs, p.powerW) })), ...fx.requests.map((r) => ({ kind: 'r' as const, r: req(r) }))], 4000);
+  const out = run(
+    [
+      ...fx.power.map((p) => ({ kind: 'p' as const, p: reading(p.tMs, p.powerW) })),
+      ...fx.requests.map((r) => ({ kind: 'r' as const, r: req(r) })),
+    ],
+    4000,
+  );
   const f = final(out);
   for (const [id, exp] of Object.entries(fx.expected.requests)) {
     const row = f.requests.get(id);
     assert.ok(row, `row for ${id}`);
     for (const [k, v] of Object.entries(exp)) {
       const got: unknown = row[k as keyof RequestRow];
-      if (typeof v === 'number') assert.ok(Math.abs((got as number) - v) <= 1e-9 * Math.max(1, Math.abs(v)), `${id}.${k}: ${String(got)} != ${v}`);
+      if (typeof v === 'number')
+        assert.ok(
+          Math.abs((got as number) - v) <= 1e-9 * Math.max(1, Math.abs(v)),
+          `${id}.${k}: ${String(got)} != ${v}`,
+        );
       else assert.equal(got, v);
     }
   }
   for (const exp of fx.expected.ledger) {
     const row = f.ledger.get(`accelerator@${exp.windowStartMs}`);
     assert.ok(row);
-    for (const [k, v] of Object.entries(exp)) assert.ok(Math.abs((row[k as keyof LedgerRow] as number) - v) < 1e-9, `${k}@${exp.windowStartMs}`);
+    for (const [k, v] of Object.entries(exp))
+      assert.ok(Math.abs((row[k as keyof LedgerRow] as number) - v) < 1e-9, `${k}@${exp.windowStartMs}`);
   }
 });
 
@@ -151,7 +187,15 @@ const recordsArb = fc
       const ft = q.ftFrac === null ? null : q.start + Math.floor(q.ftFrac * q.len);
       recs.push({
         kind: 'r',
-        r: req({ requestId: `r${i}`, tStartMs: q.start, tEndMs: q.start + q.len, gpus: q.gpu < 0 ? [] : [q.gpu], promptTokens: q.p, completionTokens: q.p === null ? null : q.c, tFirstTokenMs: q.p === null ? null : ft }),
+        r: req({
+          requestId: `r${i}`,
+          tStartMs: q.start,
+          tEndMs: q.start + q.len,
+          gpus: q.gpu < 0 ? [] : [q.gpu],
+          promptTokens: q.p,
+          completionTokens: q.p === null ? null : q.c,
+          tFirstTokenMs: q.p === null ? null : ft,
+        }),
       });
     });
     return { recs, end: (powers.length + 2) * 1000 };
@@ -160,7 +204,7 @@ const recordsArb = fc
 test('property (invariant 1): every ledger row conserves energy to 1e-9 relative', () => {
   fc.assert(
     fc.property(recordsArb, fc.constantFrom('proportional', 'separate'), ({ recs, end }, idlePolicy) => {
-      const out = run(recs, end + 30_000, 2, testSettings({ idlePolicy: idlePolicy as 'proportional' | 'separate' }));
+      const out = run(recs, end + 30_000, 2, testSettings({ idlePolicy: idlePolicy }));
       assert.ok(out.ledger.length > 0);
       for (const l of out.ledger) {
         const err = Math.abs(l.attributedJ + l.unattributedJ - l.measuredJ);
@@ -183,11 +227,19 @@ test('property (invariant 2): any arrival order within the horizon gives the sam
   const strip = (m: Map<string, RequestRow | LedgerRow>) =>
     [...m.entries()].sort().map(([k, v]) => {
       const { version: _v, flags: _f, ...rest } = v;
-      return [k, Object.fromEntries(Object.entries(rest).map(([a, b]) => [a, typeof b === 'number' ? Number(b.toPrecision(10)) : b]))];
+      return [
+        k,
+        Object.fromEntries(
+          Object.entries(rest).map(([a, b]) => [a, typeof b === 'number' ? Number(b.toPrecision(10)) : b]),
+        ),
+      ];
     });
   fc.assert(
     fc.property(recordsArb, fc.integer(), ({ recs, end }, seed) => {
-      const shuffled = fc.sample(fc.shuffledSubarray(recs, { minLength: recs.length, maxLength: recs.length }), { seed, numRuns: 1 })[0]!;
+      const shuffled = fc.sample(
+        fc.shuffledSubarray(recs, { minLength: recs.length, maxLength: recs.length }),
+        { seed, numRuns: 1 },
+      )[0]!;
       // The watermark is driven by the data; with zero out-of-orderness, reordering makes records
       // late for windows that already closed, which is exactly what corrections must absorb.
       const a = final(run(recs, end + 30_000, 2));

@@ -338,7 +338,11 @@ export class HostJoiner {
     const closing: number[] = [];
     while (this.nextOpenMs + this.w + this.settings.allowedLatenessMs <= wmMs) {
       closing.push(this.nextOpenMs);
-      if (idle.length > 0) this.idleFlags.set(this.nextOpenMs, idle.map((s) => `${s}-idle`));
+      if (idle.length > 0)
+        this.idleFlags.set(
+          this.nextOpenMs,
+          idle.map((s) => `${s}-idle`),
+        );
       this.nextOpenMs += this.w;
     }
     if (closing.length === 0) return;
@@ -400,7 +404,14 @@ export class HostJoiner {
         this.settings.gaps,
         idlePowerW,
       );
-      out.push({ role: d.role, device: d.device, energyJ, estimatedJ, idlePowerW, embodiedGPerMs: embodiedGPerMs(model) });
+      out.push({
+        role: d.role,
+        device: d.device,
+        energyJ,
+        estimatedJ,
+        idlePowerW,
+        embodiedGPerMs: embodiedGPerMs(model),
+      });
     }
     return out;
   }
@@ -431,11 +442,18 @@ export class HostJoiner {
     if (ids) for (const id of ids) reqs.push(this.requests.get(id)!);
     // Sorted so that floating-point sums do not depend on arrival order (invariant 2).
     reqs.sort((a, b) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0));
-    const att = attributeWindow(w, w + this.w, this.deviceWindows(w), reqs, factorsAt(this.fleet, this.facility, w), {
-      idlePolicy: this.settings.idlePolicy,
-      shareModel: this.settings.shareModel,
-      kappaOf: (m) => this.settings.kappaByModel[m] ?? this.settings.defaultKappa,
-    });
+    const att = attributeWindow(
+      w,
+      w + this.w,
+      this.deviceWindows(w),
+      reqs,
+      factorsAt(this.fleet, this.facility, w),
+      {
+        idlePolicy: this.settings.idlePolicy,
+        shareModel: this.settings.shareModel,
+        kappaOf: (m) => this.settings.kappaByModel[m] ?? this.settings.defaultKappa,
+      },
+    );
     this.cache.set(w, att);
     if (this.cache.size > this.settings.attributionCacheWindows) {
       this.cache.delete(this.cache.keys().next().value!);
@@ -534,10 +552,11 @@ export class HostJoiner {
       this.idleFlags.delete(w);
       const ids = this.windowRequests.get(w);
       this.windowRequests.delete(w);
-      if (ids) for (const id of ids) {
-        const r = this.requests.get(id);
-        if (r && this.lastWindow(r) < horizon) this.requests.delete(id);
-      }
+      if (ids)
+        for (const id of ids) {
+          const r = this.requests.get(id);
+          if (r && this.lastWindow(r) < horizon) this.requests.delete(id);
+        }
     }
     const keepFrom = horizon - Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) - this.w;
     for (const d of this.devices.values()) {
@@ -556,7 +575,13 @@ export class HostJoiner {
     let memberships = 0;
     for (const s of this.windowRequests.values()) memberships += s.size;
     const learners = [...this.devices.values()].filter((d) => d.learner).length;
-    return samples * 120 + this.requests.size * 400 + memberships * 40 + this.revisions.size * 60 + learners * IdleLearner.BYTES;
+    return (
+      samples * 120 +
+      this.requests.size * 400 +
+      memberships * 40 +
+      this.revisions.size * 60 +
+      learners * IdleLearner.BYTES
+    );
   }
 
   openWindowStartMs(): number {

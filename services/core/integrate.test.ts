@@ -6,10 +6,22 @@ import type { CounterSample, ReadingSample } from './types.ts';
 
 const gaps = { maxGapMs: 2000, maxHoldMs: 5000 };
 const counter = (tMs: number, energyJ: number, rangeJ: number | null = null): CounterSample => ({
-  kind: 'counter', host: 'h', role: 'accelerator', device: '0', tMs, energyJ, rangeJ,
+  kind: 'counter',
+  host: 'h',
+  role: 'accelerator',
+  device: '0',
+  tMs,
+  energyJ,
+  rangeJ,
 });
 const reading = (tMs: number, powerW: number, averagingMs = 1000): ReadingSample => ({
-  kind: 'reading', host: 'h', role: 'accelerator', device: '0', tMs, powerW, averagingMs,
+  kind: 'reading',
+  host: 'h',
+  role: 'accelerator',
+  device: '0',
+  tMs,
+  powerW,
+  averagingMs,
 });
 
 test('counter values are interpolated linearly at window edges', () => {
@@ -31,7 +43,11 @@ test('a counter decrease within the declared range is a wrap, not a negative del
 test('an implausible decrease is a reset: the interval is bridged, never negative', () => {
   const events: string[] = [];
   // No range declared: 5000 -> 10 is a driver reload.
-  const iv = toIntervals([counter(0, 4900), counter(1000, 5000), counter(2000, 10), counter(3000, 110)], 700, (e) => events.push(e));
+  const iv = toIntervals(
+    [counter(0, 4900), counter(1000, 5000), counter(2000, 10), counter(3000, 110)],
+    700,
+    (e) => events.push(e),
+  );
   assert.deepEqual(events, ['reset']);
   const e = integrateWindow(iv, 1000, 2000, gaps, 0);
   assert.ok(e.energyJ >= 0);
@@ -80,7 +96,8 @@ test('property: windows tiling a span sum to the energy over the span (counter, 
         const iv = toIntervals(samples, 2000);
         const end = powers.length * 500;
         let total = 0;
-        for (let w0 = 0; w0 < end; w0 += windowMs) total += integrateWindow(iv, w0, Math.min(w0 + windowMs, end), gaps, 0).energyJ;
+        for (let w0 = 0; w0 < end; w0 += windowMs)
+          total += integrateWindow(iv, w0, Math.min(w0 + windowMs, end), gaps, 0).energyJ;
         assert.ok(Math.abs(total - e) <= 1e-9 * Math.max(1, e), `${total} vs ${e}`);
       },
     ),

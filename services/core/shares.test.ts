@@ -3,8 +3,25 @@ import { test } from 'node:test';
 import { commonModel, shares, weight } from './shares.ts';
 import type { RequestLog } from './types.ts';
 
-const req = (id: string, t0: number, t1: number, p: number | null, c: number | null, ft: number | null = null): RequestLog => ({
-  requestId: id, host: 'h', gpus: [], model: 'm', tenant: 't', status: 'ok', tStartMs: t0, tEndMs: t1, tFirstTokenMs: ft, promptTokens: p, completionTokens: c,
+const req = (
+  id: string,
+  t0: number,
+  t1: number,
+  p: number | null,
+  c: number | null,
+  ft: number | null = null,
+): RequestLog => ({
+  requestId: id,
+  host: 'h',
+  gpus: [],
+  model: 'm',
+  tenant: 't',
+  status: 'ok',
+  tStartMs: t0,
+  tEndMs: t1,
+  tFirstTokenMs: ft,
+  promptTokens: p,
+  completionTokens: c,
 });
 
 test('phase-aware weight spreads prompt tokens over prefill and completion tokens over decode', () => {

@@ -2,12 +2,34 @@
 import type { Fleet } from './fleet.ts';
 import type { JoinerSettings } from './host-joiner.ts';
 
-export function testFleet(opts: { gpus?: number; hosts?: string[]; pue?: number; ci?: number; idleW?: number } = {}): Fleet {
+export function testFleet(
+  opts: { gpus?: number; hosts?: string[]; pue?: number; ci?: number; idleW?: number } = {},
+): Fleet {
   const hosts = opts.hosts ?? ['h'];
   return {
-    hosts: new Map(hosts.map((id) => [id, { id, facility: 'f', gpuCount: opts.gpus ?? 1, models: { accelerator: 'gpu', rest: 'chassis' } }])),
-    facilities: new Map([['f', { id: 'f', region: 'r', zone: 'Z', pue: opts.pue ?? 1.5, pueSeries: null, marketGPerKWh: null, wueLPerKWh: null }]]),
-    zones: new Map([['Z', { id: 'Z', annualGPerKWh: opts.ci ?? 360, series: null, seriesMaxAgeMs: 7_200_000 }]]),
+    hosts: new Map(
+      hosts.map((id) => [
+        id,
+        { id, facility: 'f', gpuCount: opts.gpus ?? 1, models: { accelerator: 'gpu', rest: 'chassis' } },
+      ]),
+    ),
+    facilities: new Map([
+      [
+        'f',
+        {
+          id: 'f',
+          region: 'r',
+          zone: 'Z',
+          pue: opts.pue ?? 1.5,
+          pueSeries: null,
+          marketGPerKWh: null,
+          wueLPerKWh: null,
+        },
+      ],
+    ]),
+    zones: new Map([
+      ['Z', { id: 'Z', annualGPerKWh: opts.ci ?? 360, series: null, seriesMaxAgeMs: 7_200_000 }],
+    ]),
     models: new Map([
       ['gpu', { id: 'gpu', idleW: opts.idleW ?? 50, maxW: 700, embodiedKgCO2e: 0, lifetimeYears: 5 }],
       ['chassis', { id: 'chassis', idleW: 100, maxW: 3000, embodiedKgCO2e: 0, lifetimeYears: 5 }],

@@ -30,32 +30,56 @@ const MAX_LABEL = 256;
 const reject = (reason: RejectReason, message: string): Rejection => ({ reason, message });
 
 function checkTime(name: string, t: number, nowMs: number, clock: ClockBounds): Rejection | null {
-  if (!Number.isSafeInteger(t) || t <= 0) return reject('invalid-field', `${name}=${t} is not an epoch-millisecond time`);
+  if (!Number.isSafeInteger(t) || t <= 0)
+    return reject('invalid-field', `${name}=${t} is not an epoch-millisecond time`);
   if (t > nowMs + clock.maxFutureMs) {
-    return reject('clock-skew', `${name} is ${Math.round((t - nowMs) / 1000)} s in the future: check the collector's clock (NTP)`);
+    return reject(
+      'clock-skew',
+      `${name} is ${Math.round((t - nowMs) / 1000)} s in the future: check the collector's clock (NTP)`,
+    );
   }
   if (t < nowMs - clock.maxPastMs) {
-    return reject('clock-skew', `${name} is ${Math.round((nowMs - t) / 3_600_000)} h in the past, beyond the accepted ${Math.round(clock.maxPastMs / 3_600_000)} h`);
+    return reject(
+      'clock-skew',
+      `${name} is ${Math.round((nowMs - t) / 3_600_000)} h in the past, beyond the accepted ${Math.round(clock.maxPastMs / 3_600_000)} h`,
+    );
   }
   return null;
 }
 
-export function validateRequest(r: RequestLog, fleet: Fleet, nowMs: number, clock: ClockBounds): Rejection | null {
+export function validateRequest(
+  r: RequestLog,
+  fleet: Fleet,
+  nowMs: number,
+  clock: ClockBounds,
+): Rejection | null {
   if (!r.requestId) return reject('invalid-field', 'requestId is empty');
-  if (r.requestId.length > MAX_ID) return reject('oversized', `requestId has ${r.requestId.length} characters; at most ${MAX_ID}`);
-  for (const [k, v] of [['model', r.model], ['tenant', r.tenant], ['status', r.status], ['host', r.host]] as const) {
-    if (v.length > MAX_LABEL) return reject('oversized', `${k} has ${v.length} characters; at most ${MAX_LABEL}`);
+  if (r.requestId.length > MAX_ID)
+    return reject('oversized', `requestId has ${r.requestId.length} characters; at most ${MAX_ID}`);
+  for (const [k, v] of [
+    ['model', r.model],
+    ['tenant', r.tenant],
+    ['status', r.status],
+    ['host', r.host],
+  ] as const) {
+    if (v.length > MAX_LABEL)
+      return reject('oversized', `${k} has ${v.length} characters; at most ${MAX_LABEL}`);
   }
   const host = fleet.hosts.get(r.host);
   if (!host) return reject('unknown-host', `host ${r.host} is not in the fleet config; add it there`);
   const t = checkTime('tStartMs', r.tStartMs, nowMs, clock) ?? checkTime('tEndMs', r.tEndMs, nowMs, clock);
   if (t) return t;
-  if (r.tEndMs < r.tStartMs) return reject('end-before-start', `tEndMs ${r.tEndMs} is before tStartMs ${r.tStartMs}`);
+  if (r.tEndMs < r.tStartMs)
+    return reject('end-before-start', `tEndMs ${r.tEndMs} is before tStartMs ${r.tStartMs}`);
   if (r.tFirstTokenMs !== null && (r.tFirstTokenMs < r.tStartMs || r.tFirstTokenMs > r.tEndMs)) {
     return reject('invalid-field', 'tFirstTokenMs lies outside [tStartMs, tEndMs]');
   }
-  for (const [k, v] of [['promptTokens', r.promptTokens], ['completionTokens', r.completionTokens]] as const) {
-    if (v !== null && (!Number.isSafeInteger(v) || v < 0)) return reject('invalid-field', `${k}=${v} is not a non-negative integer`);
+  for (const [k, v] of [
+    ['promptTokens', r.promptTokens],
+    ['completionTokens', r.completionTokens],
+  ] as const) {
+    if (v !== null && (!Number.isSafeInteger(v) || v < 0))
+      return reject('invalid-field', `${k}=${v} is not a non-negative integer`);
   }
   if (r.gpus.length > 64) return reject('oversized', `gpus lists ${r.gpus.length} devices`);
   for (const g of r.gpus) {
@@ -66,21 +90,32 @@ export function validateRequest(r: RequestLog, fleet: Fleet, nowMs: number, cloc
   return null;
 }
 
-export function validatePower(s: PowerSample, fleet: Fleet, nowMs: number, clock: ClockBounds): Rejection | null {
+export function validatePower(
+  s: PowerSample,
+  fleet: Fleet,
+  nowMs: number,
+  clock: ClockBounds,
+): Rejection | null {
   const host = fleet.hosts.get(s.host);
   if (!host) return reject('unknown-host', `host ${s.host} is not in the fleet config; add it there`);
-  if (s.device.length === 0 || s.device.length > 64) return reject('invalid-field', 'device must be 1-64 characters');
+  if (s.device.length === 0 || s.device.length > 64)
+    return reject('invalid-field', 'device must be 1-64 characters');
   if (s.role === 'accelerator') {
     const g = Number(s.device);
     if (!Number.isInteger(g) || g < 0 || g >= host.gpuCount) {
-      return reject('invalid-field', `accelerator ${s.device} does not exist on ${s.host}, which has ${host.gpuCount} GPUs`);
+      return reject(
+        'invalid-field',
+        `accelerator ${s.device} does not exist on ${s.host}, which has ${host.gpuCount} GPUs`,
+      );
     }
   }
   const t = checkTime('tMs', s.tMs, nowMs, clock);
   if (t) return t;
   if (s.kind === 'reading') {
-    if (!Number.isFinite(s.powerW) || s.powerW < 0) return reject('invalid-power', `powerW=${s.powerW} is not a non-negative number`);
-    if (!Number.isFinite(s.averagingMs) || s.averagingMs < 0) return reject('invalid-field', `averagingMs=${s.averagingMs} is invalid`);
+    if (!Number.isFinite(s.powerW) || s.powerW < 0)
+      return reject('invalid-power', `powerW=${s.powerW} is not a non-negative number`);
+    if (!Number.isFinite(s.averagingMs) || s.averagingMs < 0)
+      return reject('invalid-field', `averagingMs=${s.averagingMs} is invalid`);
     const modelId = host.models[s.role === 'node' ? 'rest' : s.role];
     const model = modelId ? fleet.models.get(modelId) : undefined;
     // The node reading covers the whole server, so its ceiling is the sum of everything in it.
@@ -89,20 +124,32 @@ export function validatePower(s: PowerSample, fleet: Fleet, nowMs: number, clock
       return reject('absurd-power', `powerW=${s.powerW} exceeds 1.5x the device's maximum of ${ceiling} W`);
     }
   } else {
-    if (!Number.isFinite(s.energyJ) || s.energyJ < 0) return reject('invalid-power', `energyJ=${s.energyJ} is not a non-negative number`);
-    if (s.rangeJ !== null && (!Number.isFinite(s.rangeJ) || s.rangeJ <= 0)) return reject('invalid-field', `rangeJ=${s.rangeJ} is invalid`);
+    if (!Number.isFinite(s.energyJ) || s.energyJ < 0)
+      return reject('invalid-power', `energyJ=${s.energyJ} is not a non-negative number`);
+    if (s.rangeJ !== null && (!Number.isFinite(s.rangeJ) || s.rangeJ <= 0))
+      return reject('invalid-field', `rangeJ=${s.rangeJ} is invalid`);
   }
   return null;
 }
 
-function nodeCeilingW(fleet: Fleet, models: Readonly<Record<string, string | undefined>>, gpus: number): number | undefined {
+function nodeCeilingW(
+  fleet: Fleet,
+  models: Readonly<Record<string, string | undefined>>,
+  gpus: number,
+): number | undefined {
   const get = (role: string) => (models[role] ? fleet.models.get(models[role])?.maxW : undefined);
   const rest = get('rest');
   if (rest === undefined) return undefined;
   return rest + (get('accelerator') ?? 0) * gpus + (get('cpu') ?? 0) * 2 + (get('dram') ?? 0);
 }
 
-export function validateHeartbeat(h: Heartbeat, fleet: Fleet, nowMs: number, clock: ClockBounds): Rejection | null {
-  if (!fleet.hosts.has(h.host)) return reject('unknown-host', `host ${h.host} is not in the fleet config; add it there`);
+export function validateHeartbeat(
+  h: Heartbeat,
+  fleet: Fleet,
+  nowMs: number,
+  clock: ClockBounds,
+): Rejection | null {
+  if (!fleet.hosts.has(h.host))
+    return reject('unknown-host', `host ${h.host} is not in the fleet config; add it there`);
   return checkTime('tMs', h.tMs, nowMs, clock);
 }

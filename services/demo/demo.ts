@@ -31,9 +31,27 @@ function instancesFor(hosts: string[]): Instance[] {
   const out: Instance[] = [];
   for (const host of hosts) {
     // GPUs 0-3 serve a 70B model with tensor parallelism 4; GPUs 4-7 each serve an 8B model.
-    out.push({ host, gpus: [0, 1, 2, 3], model: 'llama-3.1-70b', prefillTokensPerS: 6000, decodeMsPerToken: 30, prefillWPerKTokS: 60, decodeW: 120, batchFactor: 0.15 });
+    out.push({
+      host,
+      gpus: [0, 1, 2, 3],
+      model: 'llama-3.1-70b',
+      prefillTokensPerS: 6000,
+      decodeMsPerToken: 30,
+      prefillWPerKTokS: 60,
+      decodeW: 120,
+      batchFactor: 0.15,
+    });
     for (const g of [4, 5, 6, 7]) {
-      out.push({ host, gpus: [g], model: 'llama-3.1-8b', prefillTokensPerS: 12000, decodeMsPerToken: 12, prefillWPerKTokS: 35, decodeW: 90, batchFactor: 0.1 });
+      out.push({
+        host,
+        gpus: [g],
+        model: 'llama-3.1-8b',
+        prefillTokensPerS: 12000,
+        decodeMsPerToken: 12,
+        prefillWPerKTokS: 35,
+        decodeW: 90,
+        batchFactor: 0.1,
+      });
     }
   }
   return out;
@@ -61,7 +79,9 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   const instances = instancesFor(hosts);
   const requests = scheduleRequests(trace, instances, t0, compress, opts.seed);
   const tEnd = Math.ceil(Math.max(...requests.map((r) => r.tEndMs)) / 1000) * 1000 + 2000;
-  say(`fleet: ${fleet.facilities.size} facilities, ${hosts.length} hosts x 8 GPUs; ${requests.length} requests from the Azure LLM trace 2023, ${compress.toFixed(1)}x time-compressed into ${opts.durationS} s`);
+  say(
+    `fleet: ${fleet.facilities.size} facilities, ${hosts.length} hosts x 8 GPUs; ${requests.length} requests from the Azure LLM trace 2023, ${compress.toFixed(1)}x time-compressed into ${opts.durationS} s`,
+  );
 
   // Power: simulated at 100 ms, reported like NVML (1 s averages, 1 Hz, ~1 % noise).
   mkdirSync(opts.outDir, { recursive: true });
@@ -78,7 +98,8 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     const ts = t0 + (s + 1) * 1000;
     instances.forEach((inst, k) => {
       const avg = perInstanceSecond.get(k)![s]!;
-      for (const g of inst.gpus) csv.push(`${ts},${inst.host},${g},${(avg * (1 + 0.01 * gaussian(noise))).toFixed(2)}`);
+      for (const g of inst.gpus)
+        csv.push(`${ts},${inst.host},${g},${(avg * (1 + 0.01 * gaussian(noise))).toFixed(2)}`);
     });
   }
   const powerPath = join(opts.outDir, 'power.csv');
@@ -88,10 +109,26 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   writeFileSync(
     reqPath,
     sorted
-      .map((r) => JSON.stringify({ request_id: r.requestId, host: r.host, gpus: r.gpus, model: r.model, tenant: r.tenant, status: r.status, start_ms: r.tStartMs, end_ms: r.tEndMs, first_token_ms: r.tFirstTokenMs, prompt_tokens: r.promptTokens, completion_tokens: r.completionTokens }))
+      .map((r) =>
+        JSON.stringify({
+          request_id: r.requestId,
+          host: r.host,
+          gpus: r.gpus,
+          model: r.model,
+          tenant: r.tenant,
+          status: r.status,
+          start_ms: r.tStartMs,
+          end_ms: r.tEndMs,
+          first_token_ms: r.tFirstTokenMs,
+          prompt_tokens: r.promptTokens,
+          completion_tokens: r.completionTokens,
+        }),
+      )
       .join('\n') + '\n',
   );
-  say(`wrote ${requests.length} request logs (${reqPath}) and ${csv.length - 1} GPU power samples (${powerPath})`);
+  say(
+    `wrote ${requests.length} request logs (${reqPath}) and ${csv.length - 1} GPU power samples (${powerPath})`,
+  );
 
   // A fresh database and topics per run, so the report shows this run only.
   const ch = { ...config.clickhouse, database: opts.database };
@@ -124,37 +161,66 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   const started = Date.now();
   const deps = { publisher, topics, log, metrics: registry, hosts };
   const [rq, pw] = await Promise.all([
-    collectRequestsFile(reqPath, { ...deps, onProgress: (n) => say(`request collector: ${n} lines published`) }),
-    collectPowerCsv(powerPath, { ...deps, onProgress: (n) => n % 50_000 === 0 && say(`power collector: ${n} lines published`) }),
+    collectRequestsFile(reqPath, {
+      ...deps,
+      onProgress: (n) => say(`request collector: ${n} lines published`),
+    }),
+    collectPowerCsv(powerPath, {
+      ...deps,
+      onProgress: (n) => n % 50_000 === 0 && say(`power collector: ${n} lines published`),
+    }),
   ]);
   // Close the last windows: a final heartbeat on both streams past the end plus the lateness.
   const { AvroCodec } = await import('../adapters/avro.ts');
   const codec = new AvroCodec();
-  const finalT = tEnd + config.joiner.outOfOrdernessMs + config.joiner.allowedLatenessMs + 2 * config.joiner.windowMs;
-  await publisher.send(topics.requests, hosts.map((h) => ({ key: h, value: codec.encode('heartbeat', { host: h, stream: 'requests', tMs: finalT }) })));
-  await publisher.send(topics.power, hosts.map((h) => ({ key: h, value: codec.encode('heartbeat', { host: h, stream: 'power', tMs: finalT }) })));
+  const finalT =
+    tEnd + config.joiner.outOfOrdernessMs + config.joiner.allowedLatenessMs + 2 * config.joiner.windowMs;
+  await publisher.send(
+    topics.requests,
+    hosts.map((h) => ({
+      key: h,
+      value: codec.encode('heartbeat', { host: h, stream: 'requests', tMs: finalT }),
+    })),
+  );
+  await publisher.send(
+    topics.power,
+    hosts.map((h) => ({
+      key: h,
+      value: codec.encode('heartbeat', { host: h, stream: 'power', tMs: finalT }),
+    })),
+  );
   await publisher.disconnect();
-  say(`collectors done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rq.published} requests, ${pw.published} power samples, ${rq.deadLettered + pw.deadLettered} dead-lettered`);
+  say(
+    `collectors done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rq.published} requests, ${pw.published} power samples, ${rq.deadLettered + pw.deadLettered} dead-lettered`,
+  );
 
   const reader = createClickHouse(ch, ch.reader, opts.database);
   const deadline = Date.now() + 10 * 60_000;
   let rows = 0;
   for (;;) {
-    const res = await reader.query({ query: 'SELECT count() AS n FROM request_energy FINAL', format: 'JSONEachRow' });
+    const res = await reader.query({
+      query: 'SELECT count() AS n FROM request_energy FINAL',
+      format: 'JSONEachRow',
+    });
     rows = Number((await res.json<{ n: string }>())[0]?.n ?? 0);
-    say(`joiner: ${rows}/${requests.length} request rows in ClickHouse, ${registry.render().match(/joulestream_joiner_ledger_rows_total (\d+)/)?.[1] ?? 0} ledger rows`);
+    say(
+      `joiner: ${rows}/${requests.length} request rows in ClickHouse, ${registry.render().match(/joulestream_joiner_ledger_rows_total (\d+)/)?.[1] ?? 0} ledger rows`,
+    );
     if (rows >= requests.length || Date.now() > deadline) break;
     await new Promise((r) => setTimeout(r, 2000));
   }
   await joiner.stop();
   await writer.close();
 
-  const q = async <T>(sql: string): Promise<T[]> => (await reader.query({ query: sql, format: 'JSONEachRow' })).json<T>();
+  const q = async <T>(sql: string): Promise<T[]> =>
+    (await reader.query({ query: sql, format: 'JSONEachRow' })).json<T>();
   type Row = Record<string, string | number>;
   const fmt = (rowsIn: Row[], cols: [string, string, number?][]): string =>
     table(
       cols.map((c) => c[1]),
-      rowsIn.map((r) => cols.map(([k, , digits]) => (digits === undefined ? String(r[k]) : Number(r[k]).toFixed(digits)))),
+      rowsIn.map((r) =>
+        cols.map(([k, , digits]) => (digits === undefined ? String(r[k]) : Number(r[k]).toFixed(digits))),
+      ),
     );
   const cols: [string, string, number?][] = [
     ['queries', 'queries'],
@@ -166,24 +232,33 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     ['overhead_wh', 'overhead Wh', 3],
     ['embodied_g_per_query', 'embodied g', 4],
   ];
-  process.stdout.write('\nEnergy and emissions per query, by facility (location-based CO2e; idle shared proportionally)\n');
-  process.stdout.write(fmt(await q<Row>(perQueryBy('facility', {})), [['facility', 'facility'], ['zone', 'grid zone'], ...cols]));
+  process.stdout.write(
+    '\nEnergy and emissions per query, by facility (location-based CO2e; idle shared proportionally)\n',
+  );
+  process.stdout.write(
+    fmt(await q<Row>(perQueryBy('facility', {})), [['facility', 'facility'], ['zone', 'grid zone'], ...cols]),
+  );
   process.stdout.write('\nBy model\n');
   process.stdout.write(fmt(await q<Row>(perQueryBy('model', {})), [['model', 'model'], ...cols]));
   const [tot] = await q<Row>(conservationTotals({}));
   process.stdout.write('\nMeasured vs attributed (IT energy, all hosts)\n');
   process.stdout.write(
-    fmt([tot!], [
-      ['measured_kwh', 'measured kWh', 4],
-      ['attributed_kwh', 'attributed kWh', 4],
-      ['unattributed_kwh', 'unattributed kWh', 4],
-      ['max_relative_error', 'max rel. error per row', 12],
-      ['hosts', 'hosts'],
-    ]),
+    fmt(
+      [tot!],
+      [
+        ['measured_kwh', 'measured kWh', 4],
+        ['attributed_kwh', 'attributed kWh', 4],
+        ['unattributed_kwh', 'unattributed kWh', 4],
+        ['max_relative_error', 'max rel. error per row', 12],
+        ['hosts', 'hosts'],
+      ],
+    ),
   );
   await reader.close();
   if (rows < requests.length) {
-    throw new Error(`only ${rows} of ${requests.length} request rows arrived in ClickHouse before the deadline`);
+    throw new Error(
+      `only ${rows} of ${requests.length} request rows arrived in ClickHouse before the deadline`,
+    );
   }
   say(`done: ${rows} attributed request rows in ClickHouse database ${opts.database}; logs in ${logPath}`);
 }

@@ -15,7 +15,13 @@ import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
-import { emptyEmissions, HostJoiner, type Emissions, type LedgerRow, type RequestRow } from '../core/host-joiner.ts';
+import {
+  emptyEmissions,
+  HostJoiner,
+  type Emissions,
+  type LedgerRow,
+  type RequestRow,
+} from '../core/host-joiner.ts';
 import type { PowerSample } from '../core/types.ts';
 import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
 
@@ -96,18 +102,36 @@ export class Joiner {
     const r = deps.metrics;
     this.m = {
       consumed: r.counter('joulestream_joiner_records_total', 'Records consumed, by topic'),
-      dead: r.counter('joulestream_joiner_dead_letters_total', 'Records sent to the dead-letter topic, by reason'),
-      late: r.counter('joulestream_joiner_late_total', 'Records beyond the correction horizon, sent to the late topic'),
+      dead: r.counter(
+        'joulestream_joiner_dead_letters_total',
+        'Records sent to the dead-letter topic, by reason',
+      ),
+      late: r.counter(
+        'joulestream_joiner_late_total',
+        'Records beyond the correction horizon, sent to the late topic',
+      ),
       duplicates: r.counter('joulestream_joiner_duplicates_total', 'Replayed records ignored'),
-      corrections: r.counter('joulestream_joiner_corrected_windows_total', 'Closed windows re-attributed after late records'),
+      corrections: r.counter(
+        'joulestream_joiner_corrected_windows_total',
+        'Closed windows re-attributed after late records',
+      ),
       requestRows: r.counter('joulestream_joiner_request_rows_total', 'Request rows written to ClickHouse'),
       ledgerRows: r.counter('joulestream_joiner_ledger_rows_total', 'Ledger rows written to ClickHouse'),
-      conservation: r.gauge('joulestream_joiner_conservation_error', 'Largest relative conservation error seen (attributed+unattributed vs measured)'),
+      conservation: r.gauge(
+        'joulestream_joiner_conservation_error',
+        'Largest relative conservation error seen (attributed+unattributed vs measured)',
+      ),
       stateBytes: r.gauge('joulestream_joiner_state_bytes', 'Approximate bytes of per-host state held'),
       hosts: r.gauge('joulestream_joiner_hosts', 'Hosts with state in this instance'),
-      lag: r.gauge('joulestream_joiner_consumer_lag', 'Records behind the partition high watermark, by topic and partition'),
+      lag: r.gauge(
+        'joulestream_joiner_consumer_lag',
+        'Records behind the partition high watermark, by topic and partition',
+      ),
       insertMs: r.gauge('joulestream_joiner_last_insert_ms', 'Duration of the last ClickHouse insert'),
-      insertErrors: r.counter('joulestream_joiner_insert_errors_total', 'Failed ClickHouse inserts (retried)'),
+      insertErrors: r.counter(
+        'joulestream_joiner_insert_errors_total',
+        'Failed ClickHouse inserts (retried)',
+      ),
     };
   }
 
@@ -177,7 +201,15 @@ export class Joiner {
     return t;
   }
 
-  private deadLetter(reason: string, error: string, topic: string, partition: number, offset: number, key: Buffer | null, value: Buffer | null): void {
+  private deadLetter(
+    reason: string,
+    error: string,
+    topic: string,
+    partition: number,
+    offset: number,
+    key: Buffer | null,
+    value: Buffer | null,
+  ): void {
     this.m.dead.inc({ reason });
     const payload = value ?? Buffer.alloc(0);
     this.deadLetters.push({
@@ -197,36 +229,52 @@ export class Joiner {
     });
   }
 
-  private async onBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
     const { topic, partition } = batch;
     const track = this.track(topic, partition);
     const now = this.now();
     const touched = new Set<string>();
     await this.serial(async () => {
       for (const msg of batch.messages) {
-        if (!isRunning() || isStale()) break;
+        if (!payload.isRunning() || payload.isStale()) break;
         const offset = Number(msg.offset);
         this.m.consumed.inc({ topic });
         const host = this.ingest(topic, partition, offset, msg.key, msg.value, now);
         track.push(offset, host?.id ?? null, host?.tMs ?? 0);
         if (host) touched.add(host.id);
-        resolveOffset(msg.offset);
+        payload.resolveOffset(msg.offset);
       }
       const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
       this.m.lag.set(Math.max(0, lag), { topic, partition });
       await this.flush(touched);
     });
-    await heartbeat();
+    await payload.heartbeat();
   }
 
   /** Decodes, validates and routes one record; returns the host and event time it is about. */
-  private ingest(topic: string, partition: number, offset: number, key: Buffer | null, value: Buffer | null, now: number): { id: string; tMs: number } | null {
+  private ingest(
+    topic: string,
+    partition: number,
+    offset: number,
+    key: Buffer | null,
+    value: Buffer | null,
+    now: number,
+  ): { id: string; tMs: number } | null {
     if (!value) {
       this.deadLetter('malformed-avro', 'record has no value', topic, partition, offset, key, value);
       return null;
     }
     if (value.length > MAX_RECORD_BYTES) {
-      this.deadLetter('oversized', `record of ${value.length} bytes exceeds ${MAX_RECORD_BYTES}`, topic, partition, offset, key, value);
+      this.deadLetter(
+        'oversized',
+        `record of ${value.length} bytes exceeds ${MAX_RECORD_BYTES}`,
+        topic,
+        partition,
+        offset,
+        key,
+        value,
+      );
       return null;
     }
     let decoded;
@@ -275,7 +323,15 @@ export class Joiner {
         return { id: h.host, tMs: h.tMs };
       }
       default:
-        this.deadLetter('invalid-field', `a ${decoded.kind} record does not belong on ${topic}`, topic, partition, offset, key, value);
+        this.deadLetter(
+          'invalid-field',
+          `a ${decoded.kind} record does not belong on ${topic}`,
+          topic,
+          partition,
+          offset,
+          key,
+          value,
+        );
         return null;
     }
   }
@@ -284,16 +340,26 @@ export class Joiner {
   private async flush(touched: Set<string> | null): Promise<void> {
     const now = this.now();
     const out = this.pending;
-    for (const h of touched ? [...touched].map((id) => this.hosts.get(id)!) : this.hosts.values()) h.advance(now, out);
+    for (const h of touched ? [...touched].map((id) => this.hosts.get(id)!) : this.hosts.values())
+      h.advance(now, out);
     this.pending = emptyEmissions();
     for (const c of out.conflicts) {
-      this.deadLetter('conflicting-duplicate', `request id ${c.requestId} was seen before with different content`, 'joiner', -1, -1, Buffer.from(c.host), Buffer.from(JSON.stringify(c)));
+      this.deadLetter(
+        'conflicting-duplicate',
+        `request id ${c.requestId} was seen before with different content`,
+        'joiner',
+        -1,
+        -1,
+        Buffer.from(c.host),
+        Buffer.from(JSON.stringify(c)),
+      );
     }
     await this.write(out.requests, out.ledger);
     await this.publishSide(out);
     this.m.duplicates.inc({}, out.duplicates);
     this.m.corrections.inc({}, out.corrections);
-    if (out.maxConservationError > this.m.conservation.get()) this.m.conservation.set(out.maxConservationError);
+    if (out.maxConservationError > this.m.conservation.get())
+      this.m.conservation.set(out.maxConservationError);
     let bytes = 0;
     for (const h of this.hosts.values()) bytes += h.stateBytes();
     this.m.stateBytes.set(bytes);
@@ -329,7 +395,10 @@ export class Joiner {
         this.m.insertErrors.inc();
         this.lastError = `insert into ${table} failed: ${(err as Error).message}`;
         const delay = Math.min(30_000, 200 * 2 ** Math.min(attempt, 8)) * (0.5 + Math.random() / 2);
-        this.deps.log.warn({ table, rows: rows.length, attempt, delayMs: Math.round(delay), err: (err as Error).message }, 'ClickHouse insert failed; retrying');
+        this.deps.log.warn(
+          { table, rows: rows.length, attempt, delayMs: Math.round(delay), err: (err as Error).message },
+          'ClickHouse insert failed; retrying',
+        );
         await new Promise((r) => setTimeout(r, delay));
       }
     }
@@ -354,7 +423,10 @@ export class Joiner {
     await this.dlq.send(this.deps.topics.late, lateMsgs);
     const dead = this.deadLetters;
     this.deadLetters = [];
-    await this.dlq.send(this.deps.topics.deadletter, dead.map((d) => ({ key: d.key, value: this.codec.encode('deadletter', d.letter) })));
+    await this.dlq.send(
+      this.deps.topics.deadletter,
+      dead.map((d) => ({ key: d.key, value: this.codec.encode('deadletter', d.letter) })),
+    );
   }
 
   private async commit(): Promise<void> {
@@ -383,7 +455,15 @@ export class Joiner {
 function toSample(w: PowerSampleWire): PowerSample | string {
   if (w.kind === 'counter') {
     if (w.energyJ === null) return 'counter sample without energyJ';
-    return { kind: 'counter', host: w.host, role: w.role, device: w.device, tMs: w.tMs, energyJ: w.energyJ, rangeJ: w.rangeJ };
+    return {
+      kind: 'counter',
+      host: w.host,
+      role: w.role,
+      device: w.device,
+      tMs: w.tMs,
+      energyJ: w.energyJ,
+      rangeJ: w.rangeJ,
+    };
   }
   if (w.powerW === null) return 'reading sample without powerW';
   return {

@@ -16,7 +16,11 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
   const topics = topicsFor(config.kafka.topicPrefix);
   const kafka = createKafka(config.kafka, log);
   await ensureTopics(kafka, topics, config.kafka.partitions);
-  const clickhouse = createClickHouse(config.clickhouse, config.clickhouse.writer, config.clickhouse.database);
+  const clickhouse = createClickHouse(
+    config.clickhouse,
+    config.clickhouse.writer,
+    config.clickhouse.database,
+  );
   const metrics = new Registry();
   const joiner = new Joiner({ config, fleet, kafka, topics, clickhouse, log, metrics });
   const http = await startHttp(config.httpPort, metrics, {
@@ -26,7 +30,10 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
       return s.running && !s.lastError ? { ok: true } : { ok: false, reason: s.lastError ?? 'not consuming' };
     },
   });
-  log.info({ port: http.port, hosts: fleet.hosts.size, topics, database: config.clickhouse.database }, 'joiner started');
+  log.info(
+    { port: http.port, hosts: fleet.hosts.size, topics, database: config.clickhouse.database },
+    'joiner started',
+  );
   await joiner.start();
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

@@ -19,7 +19,8 @@ export interface ReportArgs {
 function time(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
-  if (!Number.isFinite(t)) throw new JoulestreamError(`--${name} "${v.slice(0, 60)}" is not an ISO date or time`);
+  if (!Number.isFinite(t))
+    throw new JoulestreamError(`--${name} "${v.slice(0, 60)}" is not an ISO date or time`);
   return t;
 }
 
@@ -29,7 +30,8 @@ export async function runReport(config: Readonly<Config>, args: ReportArgs): Pro
     throw new JoulestreamError('--by must be facility, model, region or tenant');
   }
   const format = args.format ?? 'table';
-  if (format !== 'table' && format !== 'csv' && format !== 'json') throw new JoulestreamError('--format must be table, csv or json');
+  if (format !== 'table' && format !== 'csv' && format !== 'json')
+    throw new JoulestreamError('--format must be table, csv or json');
   const filters: Filters = {
     fromMs: time('from', args.from),
     toMs: time('to', args.to),
@@ -41,13 +43,17 @@ export async function runReport(config: Readonly<Config>, args: ReportArgs): Pro
   const database = args.database ?? config.clickhouse.database;
   const ch = createClickHouse(config.clickhouse, config.clickhouse.reader, database);
   try {
-    const rows = await (await ch.query({ query: perQueryBy(by, filters), format: 'JSONEachRow' })).json<Record<string, unknown>>();
+    const rows = await (
+      await ch.query({ query: perQueryBy(by, filters), format: 'JSONEachRow' })
+    ).json<Record<string, unknown>>();
     if (format === 'json') {
       process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       return;
     }
     const cols = rows[0] ? Object.keys(rows[0]) : [by];
-    const cells = rows.map((r) => cols.map((c) => (typeof r[c] === 'number' ? (r[c] as number).toPrecision(6) : String(r[c]))));
+    const cells = rows.map((r) =>
+      cols.map((c) => (typeof r[c] === 'number' ? r[c].toPrecision(6) : String(r[c]))),
+    );
     if (format === 'csv') {
       const esc = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
       process.stdout.write([cols.join(','), ...cells.map((r) => r.map(esc).join(','))].join('\n') + '\n');

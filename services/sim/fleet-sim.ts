@@ -55,7 +55,14 @@ export function gaussian(r: Rng): number {
 const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
 
 /** Assigns trace arrivals (time-compressed) to instances round-robin and computes each request's span. */
-export function scheduleRequests(trace: readonly TraceRow[], instances: readonly Instance[], t0Ms: number, compress: number, seed: number, idPrefix = 'req'): SimRequest[] {
+export function scheduleRequests(
+  trace: readonly TraceRow[],
+  instances: readonly Instance[],
+  t0Ms: number,
+  compress: number,
+  seed: number,
+  idPrefix = 'req',
+): SimRequest[] {
   const r = rng(seed);
   const out: SimRequest[] = [];
   trace.forEach((row, i) => {
@@ -123,7 +130,8 @@ export function simulatePower(
         const pre = Math.max(0, Math.min(t1, ft) - Math.max(t, q.tStartMs));
         const dec = Math.max(0, Math.min(t1, q.tEndMs) - Math.max(t, ft));
         if (pre > 0) w += (inst.prefillTokensPerS / 1000) * inst.prefillWPerKTokS * (pre / stepMs);
-        if (dec > 0) w += (inst.decodeW / (1 + inst.batchFactor * Math.max(0, decoding - 1))) * (dec / stepMs);
+        if (dec > 0)
+          w += (inst.decodeW / (1 + inst.batchFactor * Math.max(0, decoding - 1))) * (dec / stepMs);
         contrib.push(w);
         dyn += w;
       }

@@ -1,0 +1,12 @@
+#!/bin/bash
+# Runs once in the ClickHouse container's first start: the writer may insert and select, the
+# reader may only select (readonly=2 still lets clients set per-query formats).
+set -euo pipefail
+W=$(cat /run/secrets/clickhouse_writer)
+R=$(cat /run/secrets/clickhouse_reader)
+clickhouse client --user "$CLICKHOUSE_USER" --password "$(cat /run/secrets/clickhouse_admin)" --multiquery <<SQL
+CREATE USER IF NOT EXISTS joulestream_writer IDENTIFIED WITH sha256_password BY '${W}';
+CREATE USER IF NOT EXISTS joulestream_reader IDENTIFIED WITH sha256_password BY '${R}' SETTINGS readonly = 2;
+GRANT INSERT, SELECT ON joulestream.* TO joulestream_writer;
+GRANT SELECT ON joulestream.* TO joulestream_reader;
+SQL

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { parseCsvHeader, parseCsvRow, parseRequestLine } from './parse.ts';
+
+test('JSONL request lines map to request logs', () => {
+  const p = parseRequestLine(
+    '{"request_id":"a","host":"h","gpus":[0],"model":"m","start_ms":1000,"end_ms":2000,"first_token_ms":1100,"prompt_tokens":5,"completion_tokens":7}',
+  );
+  assert.ok(p.ok);
+  assert.equal(p.value.tFirstTokenMs, 1100);
+  assert.equal(p.value.tenant, 'unknown');
+});
+
+test('bad JSONL lines get reasons', () => {
+  const a = parseRequestLine('{nope');
+  assert.ok(!a.ok && a.reason === 'malformed-json');
+  const b = parseRequestLine('{"request_id":"a","host":"h","start_ms":"yesterday","end_ms":1}');
+  assert.ok(!b.ok && b.reason === 'invalid-field');
+});
+
+test('nvidia-smi CSV with units in the header and values', () => {
+  const h = parseCsvHeader('timestamp, index, power.draw [W], total_energy_consumption [mJ], host');
+  assert.ok(h.ok);
+  const r = parseCsvRow('2023/11/16 18:17:03.979, 3, 312.45 W, 123456789 mJ, gpu-7', h.value, null);
+  assert.ok(r.ok);
+  assert.equal(r.value.length, 2);
+  const [counter, reading] = r.value;
+  assert.equal(counter!.kind, 'counter');
+  assert.equal(counter!.energyJ, 123456.789);
+  assert.equal(reading!.powerW, 312.45);
+  assert.equal(reading!.tMs, Date.parse('2023-11-16T18:17:03.979Z'));
+  assert.equal(reading!.host, 'gpu-7');
+});
+
+test('CSV "[N/A]" power is skipped, NaN passes through for the joiner to dead-letter', () => {
+  const h = parseCsvHeader('timestamp,index,power.draw');
+  assert.ok(h.ok);
+  assert.ok(!parseCsvRow('1700000000000,0,[N/A]', h.value, 'h').ok);
+  const nan = parseCsvRow('1700000000000,0,nan', h.value, 'h');
+  assert.ok(nan.ok && Number.isNaN(nan.value[0]!.powerW));
+});

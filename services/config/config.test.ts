@@ -1,0 +1,85 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { loadConfig } from './config.ts';
+import { ConfigError } from './errors.ts';
+import { parseFleet } from './fleet-parse.ts';
+
+const base = {
+  KAFKA_BROKERS: '127.0.0.1:9092',
+  CLICKHOUSE_URL: 'http://127.0.0.1:8123',
+  CLICKHOUSE_WRITER_USER: 'w',
+  CLICKHOUSE_WRITER_PASSWORD: 'wpw',
+  CLICKHOUSE_READER_USER: 'r',
+  CLICKHOUSE_READER_PASSWORD: 'rpw',
+};
+
+test('defaults, env overrides, frozen result', () => {
+  const c = loadConfig({ ...base, JOULESTREAM_WINDOW_MS: '500' });
+  assert.equal(c.joiner.windowMs, 500);
+  assert.equal(c.joiner.horizonMs, 900_000);
+  assert.equal(c.clickhouse.database, 'joulestream');
+  assert.ok(Object.isFrozen(c) && Object.isFrozen(c.joiner));
+});
+
+test('secrets can come from *_FILE', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'js-'));
+  writeFileSync(join(dir, 'pw'), 's3cret\n');
+  const c = loadConfig({
+    ...base,
+    CLICKHOUSE_WRITER_PASSWORD: undefined,
+    CLICKHOUSE_WRITER_PASSWORD_FILE: join(dir, 'pw'),
+  });
+  assert.equal(c.clickhouse.writer.password, 's3cret');
+});
+
+test('errors say what to fix', () => {
+  assert.throws(() => loadConfig({ ...base, KAFKA_BROKERS: '' }), /KAFKA_BROKERS is not set/);
+  assert.throws(
+    () => loadConfig({ ...base, JOULESTREAM_WINDOW_MS: 'abc' }),
+    /JOULESTREAM_WINDOW_MS=abc is invalid/,
+  );
+  assert.throws(() => loadConfig({ ...base, CLICKHOUSE_DATABASE: 'x; DROP' }), ConfigError);
+  assert.throws(
+    () => loadConfig({ ...base, CLICKHOUSE_URL: 'http://u:p@h:1' }),
+    /must not carry credentials/,
+  );
+  assert.throws(() => loadConfig({ ...base, KAFKA_SASL_MECHANISM: 'scram-sha-512' }), /KAFKA_SASL_USERNAME/);
+});
+
+test('fleet: host ranges expand; bad references name the path', () => {
+  const shipped = {
+    models: [{ id: 'g', idleW: 1, maxW: 2, embodiedKgCO2e: 0, lifetimeYears: 1 }],
+    annualFactors: { FR: 56 },
+  };
+  const f = parseFleet(
+    {
+      facilities: [{ id: 'p', region: 'eu', zone: 'FR', pue: 1.2 }],
+      hosts: [{ prefix: 'gpu-', count: 3, facility: 'p', gpuCount: 8, models: { accelerator: 'g' } }],
+    },
+    shipped,
+  );
+  assert.deepEqual([...f.hosts.keys()], ['gpu-001', 'gpu-002', 'gpu-003']);
+  assert.equal(f.zones.get('FR')!.annualGPerKWh, 56);
+  assert.throws(
+    () => parseFleet({ facilities: [{ id: 'p', region: 'eu', zone: 'XX', pue: 1.2 }], hosts: [] }, shipped),
+    /zone XX has no annual factor/,
+  );
+  assert.throws(
+    () =>
+      parseFleet(
+        {
+          facilities: [{ id: 'p', region: 'eu', zone: 'FR', pue: 1.2 }],
+          hosts: [{ id: 'h', facility: 'q', gpuCount: 1 }],
+        },
+        shipped,
+      ),
+    /hosts\[0\]\.facility names q/,
+  );
+  assert.throws(
+    () => parseFleet({ facilities: [{ id: 'p', region: 'eu', zone: 'FR', pue: 0.5 }], hosts: [] }, shipped),
+    /pue/,
+  );
+});

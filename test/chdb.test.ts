@@ -1,0 +1,98 @@
+// Every migration and every query the code sends, run on current ClickHouse through chDB (the
+// in-process engine from PyPI). CI's server is 18.16; this proves the same SQL on what users run.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { test } from 'node:test';
+import { compatSettings, listMigrations, statements } from '../services/adapters/clickhouse.ts';
+import { quote } from '../services/adapters/sql.ts';
+import { conservationTotals, perQueryBy } from '../services/report/queries.ts';
+
+// The Python side only executes what it is given, in one session, and reports each error.
+const RUNNER = `
+import json, sys
+from chdb import session
+s = session.Session()
+out = []
+for q in json.load(sys.stdin):
+    try:
+        out.append({"ok": True, "rows": s.query(q, "JSONEachRow").data()})
+    except Exception as e:
+        out.append({"ok": False, "error": str(e)[:500]})
+print(json.dumps({"version": s.query("SELECT version()", "CSV").data().strip(), "results": out}))
+`;
+
+function python(): string | null {
+  for (const p of ['python3', 'python'])
+    if (spawnSync(p, ['-c', 'import chdb'], { encoding: 'utf8' }).status === 0) return p;
+  return null;
+}
+
+const py = python();
+const hasPython = spawnSync('python3', ['--version']).status === 0;
+
+test(
+  'migrations and query templates run on current ClickHouse (chDB)',
+  {
+    skip: hasPython
+      ? false
+      : 'SKIPPED LOUDLY: no Python on this machine, so the current-ClickHouse conformance check did not run',
+  },
+  () => {
+    assert.ok(py, 'Python is present but chdb is not installed: run pip install chdb (scripts/test.sh does)');
+    const hostile = "x'); DROP TABLE request_energy; --\\";
+    const queries = [
+      'CREATE DATABASE IF NOT EXISTS js_conformance',
+      'USE js_conformance',
+      ...listMigrations().flatMap((m) => statements(m.sql)),
+      // Sample rows in the shape the joiner writes.
+      `INSERT INTO request_energy (request_id, host, facility, region, zone, model, tenant, status, gpus, t_start_ms, t_end_ms, prompt_tokens, completion_tokens, accelerator_dynamic_j, accelerator_idle_j, host_dynamic_j, host_idle_j, it_j, overhead_j, facility_j, estimated_j, embodied_g, co2e_location_g, co2e_market_g, water_l, ci_source, share_model, flags, version, method_version)
+     VALUES ('r1', 'h', 'f', 'eu', 'FR', 'm', ${quote(hostile)}, 'ok', [0,1], 1700000000000, 1700000001000, 10, 5, 1, 0.5, 0.1, 0.05, 1.65, 0.5, 2.15, 0, 0.001, 0.0001, NULL, NULL, 'annual', 'phase', ['estimated'], 1, 'jsm-1.0'),
+            ('r1', 'h', 'f', 'eu', 'FR', 'm', ${quote(hostile)}, 'ok', [0,1], 1700000000000, 1700000001000, 10, 5, 2, 0.5, 0.1, 0.05, 2.65, 0.5, 3.15, 0, 0.001, 0.0002, 0.1, 0.2, 'annual', 'phase', [], 2, 'jsm-1.0')`,
+      `INSERT INTO host_ledger (host, facility, device_group, window_start_ms, window_ms, measured_j, idle_j, dynamic_j, attributed_j, unattributed_j, estimated_j, node_deficit_j, active_requests, flags, version, method_version)
+     VALUES ('h', 'f', 'accelerator', 1700000000000, 1000, 10, 5, 5, 8, 2, 0, 0, 1, [], 1, 'jsm-1.0')`,
+      ...(['facility', 'model', 'region', 'tenant'] as const).map((d) => perQueryBy(d, {})),
+      perQueryBy('tenant', {
+        tenants: [hostile],
+        models: ['m'],
+        fromMs: 1_600_000_000_000,
+        toMs: 1_800_000_000_000,
+      }),
+      conservationTotals({ fromMs: 0, toMs: 1_800_000_000_000, facilities: ['f'] }),
+      'SELECT * FROM request_energy_total',
+      // The migration runner's own bookkeeping.
+      'CREATE TABLE IF NOT EXISTS schema_migrations (name String, checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name',
+      `INSERT INTO schema_migrations (name, checksum) VALUES (${quote('001_x.sql')}, ${quote('abc')})`,
+      'SELECT name, checksum FROM schema_migrations',
+    ];
+    const tenantQuery = queries.findIndex(
+      (q) => q.includes('DROP TABLE request_energy; --') && q.includes('GROUP BY tenant'),
+    );
+    const res = spawnSync(py, ['-c', RUNNER], {
+      input: JSON.stringify(queries),
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    assert.equal(res.status, 0, res.stderr);
+    const { version, results } = JSON.parse(res.stdout) as {
+      version: string;
+      results: { ok: boolean; error?: string; rows?: string }[];
+    };
+    assert.ok(
+      Number(version.replace(/"/g, '').split('.')[0]) >= 24,
+      `chDB engine ${version} is current ClickHouse`,
+    );
+    // The 18.16-only setting must not be sent to this server: it rejects it as unknown.
+    assert.deepEqual(compatSettings(version.replace(/"/g, '')), {});
+    results.forEach((r, i) =>
+      assert.ok(r.ok, `query ${i} failed on ClickHouse ${version}: ${r.error}\n${queries[i]!.slice(0, 300)}`),
+    );
+    const byTenant = results[tenantQuery]!.rows!.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { tenant: string; queries: number | string; g_co2e_per_query: number });
+    // FINAL keeps the latest version only, and the hostile tenant value matched exactly.
+    assert.equal(byTenant.length, 1);
+    assert.equal(byTenant[0]!.tenant, hostile);
+    assert.equal(Number(byTenant[0]!.queries), 1);
+    assert.equal(byTenant[0]!.g_co2e_per_query, 0.0002);
+  },
+);
