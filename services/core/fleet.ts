@@ -9,14 +9,8 @@ export interface StepSeries {
 }
 
 export function valueAt(series: StepSeries, tMs: number): number | undefined {
-  let lo = 0;
-  let hi = series.tMs.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (series.tMs[mid]! <= tMs) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 ? series.value[lo - 1] : undefined;
+  const i = lastIndexAtOrBefore(series, tMs);
+  return i >= 0 ? series.value[i] : undefined;
 }
 
 export interface DeviceModel {

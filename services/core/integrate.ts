@@ -144,13 +144,7 @@ export function integrateWindow(
 }
 
 function intervalBefore(intervals: readonly Interval[], tMs: number): Interval | undefined {
-  // Last interval ending at or before tMs.
-  let lo = 0;
-  let hi = intervals.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (intervals[mid]!.endMs <= tMs) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo > 0 ? intervals[lo - 1] : undefined;
+  // Last interval ending at or before tMs: the one just before the first that ends after it.
+  const i = firstEndingAfter(intervals, tMs);
+  return i > 0 ? intervals[i - 1] : undefined;
 }

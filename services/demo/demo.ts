@@ -14,7 +14,15 @@ import type { Config } from '../config/config.ts';
 import { collectPowerCsv, collectRequestsFile } from '../collectors/file-collectors.ts';
 import { Joiner } from '../joiner/joiner.ts';
 import { conservationTotals, perQueryBy } from '../report/queries.ts';
-import { gaussian, rng, scheduleRequests, simulatePower, type Instance } from '../sim/fleet-sim.ts';
+import {
+  gaussian,
+  llama70bTp4,
+  llama8b,
+  rng,
+  scheduleRequests,
+  simulatePower,
+  type Instance,
+} from '../sim/fleet-sim.ts';
 import { parseTrace } from '../sim/trace.ts';
 import { table } from '../report/table.ts';
 
@@ -31,28 +39,8 @@ function instancesFor(hosts: string[]): Instance[] {
   const out: Instance[] = [];
   for (const host of hosts) {
     // GPUs 0-3 serve a 70B model with tensor parallelism 4; GPUs 4-7 each serve an 8B model.
-    out.push({
-      host,
-      gpus: [0, 1, 2, 3],
-      model: 'llama-3.1-70b',
-      prefillTokensPerS: 6000,
-      decodeMsPerToken: 30,
-      prefillWPerKTokS: 60,
-      decodeW: 120,
-      batchFactor: 0.15,
-    });
-    for (const g of [4, 5, 6, 7]) {
-      out.push({
-        host,
-        gpus: [g],
-        model: 'llama-3.1-8b',
-        prefillTokensPerS: 12000,
-        decodeMsPerToken: 12,
-        prefillWPerKTokS: 35,
-        decodeW: 90,
-        batchFactor: 0.1,
-      });
-    }
+    out.push(llama70bTp4(host, [0, 1, 2, 3]));
+    for (const g of [4, 5, 6, 7]) out.push(llama8b(host, g));
   }
   return out;
 }

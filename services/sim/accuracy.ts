@@ -14,6 +14,7 @@ import type { PowerSample } from '../core/types.ts';
 import { table } from '../report/table.ts';
 import {
   gaussian,
+  llama70bTp4,
   rng,
   scheduleRequests,
   simulatePower,
@@ -41,28 +42,7 @@ for (let k = 0; trace.length < target; k++)
 
 // One host with 8 GPUs: two 70B instances (TP 4) under continuous batching, kept busy.
 const host = 'h';
-const instances: Instance[] = [
-  {
-    host,
-    gpus: [0, 1, 2, 3],
-    model: 'llama-3.1-70b',
-    prefillTokensPerS: 6000,
-    decodeMsPerToken: 30,
-    prefillWPerKTokS: 60,
-    decodeW: 120,
-    batchFactor: 0.15,
-  },
-  {
-    host,
-    gpus: [4, 5, 6, 7],
-    model: 'llama-3.1-70b',
-    prefillTokensPerS: 6000,
-    decodeMsPerToken: 30,
-    prefillWPerKTokS: 60,
-    decodeW: 120,
-    batchFactor: 0.15,
-  },
-];
+const instances: Instance[] = [llama70bTp4(host, [0, 1, 2, 3]), llama70bTp4(host, [4, 5, 6, 7])];
 const totalSpan = trace[trace.length - 1]!.arrivalMs;
 // Compress so each instance holds about 12 requests at once (continuous batching).
 const compress = totalSpan / ((trace.length / 2 / 12) * 8000);

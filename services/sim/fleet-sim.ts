@@ -52,6 +52,29 @@ export function gaussian(r: Rng): number {
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r.next());
 }
 
+/** Engine profiles used by the demo and the accuracy study (H100, plausible orders of magnitude). */
+export const llama70bTp4 = (host: string, gpus: number[]): Instance => ({
+  host,
+  gpus,
+  model: 'llama-3.1-70b',
+  prefillTokensPerS: 6000,
+  decodeMsPerToken: 30,
+  prefillWPerKTokS: 60,
+  decodeW: 120,
+  batchFactor: 0.15,
+});
+
+export const llama8b = (host: string, gpu: number): Instance => ({
+  host,
+  gpus: [gpu],
+  model: 'llama-3.1-8b',
+  prefillTokensPerS: 12000,
+  decodeMsPerToken: 12,
+  prefillWPerKTokS: 35,
+  decodeW: 90,
+  batchFactor: 0.1,
+});
+
 const TENANTS = ['acme', 'globex', 'initech', 'umbrella', 'hooli', 'stark'];
 
 /** Assigns trace arrivals (time-compressed) to instances round-robin and computes each request's span. */
