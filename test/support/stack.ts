@@ -48,7 +48,7 @@ export function stackEnv(): Promise<Env> {
     const choice = chooseStack(process.env, !process.env.KAFKA_BROKERS && (await dockerAnswers()));
     if (choice === 'env') return process.env;
     if (choice === 'docker') return { ...process.env, ...(await startWithTestcontainers()) };
-    await run('bash', [ROOT + 'deploy/native/stack.sh', 'up'], { cwd: ROOT, timeout: 300_000 });
+    await run('bash', [ROOT + 'deploy/native/stack.sh', 'up'], { cwd: ROOT, timeout: 900_000 });
     const { stdout } = await run('bash', [ROOT + 'deploy/native/stack.sh', 'env'], { cwd: ROOT });
     return { ...process.env, ...parseExports(stdout) };
   })();
