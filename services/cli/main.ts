@@ -11,6 +11,7 @@ Usage: joulestream <command> [options]
 
 Commands:
   demo                 run the demo fleet through the whole pipeline and print a report
+                       ([--duration S] [--seed N] [--out DIR] [--database NAME])
   migrate              create the ClickHouse database and apply pending migrations
   joiner               run the windowed joiner (consumes Kafka, writes ClickHouse)
   collect-requests     publish a JSONL request log to Kafka     (--file F)

@@ -107,18 +107,7 @@ test('golden fixture: hand-checked rows', () => {
 });
 
 test('a request arriving after its windows closed corrects them with a higher version', () => {
-  const out = run(
-    [
-      { kind: 'p', p: reading(1000, 150) },
-      { kind: 'p', p: reading(2000, 150) },
-      { kind: 'p', p: reading(3000, 150) },
-      { kind: 'r', r: req({ requestId: 'A', tStartMs: 0, tEndMs: 1000 }) },
-    ],
-    2500,
-  );
-  // Close windows 0 and 1 first, then a late request B over window 1 arrives within the horizon.
-  const j2 = out;
-  assert.ok(j2.ledger.length > 0);
+  // Windows 0 and 1 close with only A; then B arrives for window 1, within the horizon.
   const settings = testSettings();
   const fleet = testFleet();
   const j = new HostJoiner(fleet.hosts.get('h')!, fleet, settings);
