@@ -102,12 +102,15 @@ export class AvroCodec {
       load('request', 'request-log.v1.avsc'),
       load('request', 'request-log.v2.avsc'),
       load('power', 'power-sample.avsc'),
-      load('heartbeat', 'heartbeat.avsc'),
+      load('heartbeat', 'heartbeat.v1.avsc'),
+      load('heartbeat', 'heartbeat.v2.avsc'),
       load('deadletter', 'dead-letter.avsc'),
     ];
     for (const s of all) this.byFingerprint.set(s.fingerprint.toString('hex'), s);
     this.current.set('request', all[writeRequestVersion - 1]!);
-    for (const s of all.slice(2)) this.current.set(s.kind, s);
+    this.current.set('power', all[2]!);
+    this.current.set('heartbeat', all[4]!);
+    this.current.set('deadletter', all[5]!);
   }
 
   schemaFor(kind: RecordKind): Schema {

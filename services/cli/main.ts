@@ -15,7 +15,10 @@ Commands:
   migrate              create the ClickHouse database and apply pending migrations
   joiner               run the windowed joiner (consumes Kafka, writes ClickHouse)
   collect-requests     publish a JSONL request log to Kafka     (--file F)
-  collect-power        publish an nvidia-smi CSV to Kafka       (--file F [--host H])
+  collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
+                       (--file F [--host H])
+  fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
+                       ([--from ISO] [--to ISO] [--format table|json])
   report               print per-query energy and CO2e          ([--from ISO] [--to ISO] [--by facility|model|region|tenant] [--format table|csv|json])
 
 Configuration comes from the environment (see README.md, "Configuration").`;
@@ -87,6 +90,11 @@ async function main(argv: string[]): Promise<void> {
         values.file,
         values.host ?? null,
       );
+      return;
+    }
+    case 'fit-kappa': {
+      const { runFitKappa } = await import('../tools/fit-kappa-cli.ts');
+      await runFitKappa(config, values);
       return;
     }
     case 'report': {

@@ -9,6 +9,7 @@ import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Stream } from '../core/types.ts';
 import {
+  parsePowerLine,
   DEFAULT_FIELDS,
   parseCsvHeader,
   parseCsvRow,
@@ -66,7 +67,7 @@ async function run(
   handle: (
     line: string,
     n: number,
-  ) => { messages: OutMessage[]; tMs: number } | { reason: string; message: string } | null,
+  ) => { messages: OutMessage[]; tMs: number; source?: string } | { reason: string; message: string } | null,
 ): Promise<CollectResult> {
   const codec = new AvroCodec();
   const topic = stream === 'requests' ? deps.topics.requests : deps.topics.power;
@@ -90,11 +91,15 @@ async function run(
     maxEventMs: Number.NEGATIVE_INFINITY,
   };
   let lastBeat = Number.NEGATIVE_INFINITY;
+  // Power heartbeats name the sources this file carried, so they never vouch for other collectors.
+  const sources = new Set<string>();
 
   const beat = async (tMs: number): Promise<void> => {
     for (const host of deps.hosts) {
-      await data.add({ key: host, value: codec.encode('heartbeat', { host, stream, tMs }) });
-      res.heartbeats++;
+      for (const source of stream === 'requests' ? [''] : sources) {
+        await data.add({ key: host, value: codec.encode('heartbeat', { host, stream, tMs, source }) });
+        res.heartbeats++;
+      }
     }
   };
 
@@ -125,6 +130,7 @@ async function run(
       });
       continue;
     }
+    if (r.source !== undefined) sources.add(r.source);
     for (const m of r.messages) await data.add(m);
     res.published += r.messages.length;
     published.inc({}, r.messages.length);
@@ -178,6 +184,21 @@ export function collectPowerCsv(
     return {
       messages: p.value.map((s: PowerSampleWire) => ({ key: s.host, value: codec.encode('power', s) })),
       tMs: p.value[0]!.tMs,
+      source: p.value[0]!.source,
+    };
+  });
+}
+
+/** Generic power samples as JSONL (RAPL counters, BMC readings; see parsePowerLine). */
+export function collectPowerJsonl(path: string, deps: CollectorDeps): Promise<CollectResult> {
+  const codec = new AvroCodec();
+  return run(path, 'power', deps, 'power-collector', (line) => {
+    const p = parsePowerLine(line);
+    if (!p.ok) return p;
+    return {
+      messages: [{ key: p.value.host, value: codec.encode('power', p.value) }],
+      tMs: p.value.tMs,
+      source: p.value.source,
     };
   });
 }

@@ -3,7 +3,7 @@ import { createKafka, ensureTopics, Publisher, topicsFor } from '../adapters/kaf
 import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
-import { collectPowerCsv, collectRequestsFile } from './file-collectors.ts';
+import { collectPowerCsv, collectPowerJsonl, collectRequestsFile } from './file-collectors.ts';
 
 export async function runFileCollector(
   config: Readonly<Config>,
@@ -20,8 +20,13 @@ export async function runFileCollector(
   await publisher.connect();
   try {
     const deps = { publisher, topics, log, metrics: new Registry(), hosts: [...fleet.hosts.keys()] };
+    // JSONL power files are RAPL/BMC-style samples; anything else is nvidia-smi CSV.
     const res =
-      stream === 'requests' ? await collectRequestsFile(file, deps) : await collectPowerCsv(file, deps, host);
+      stream === 'requests'
+        ? await collectRequestsFile(file, deps)
+        : /\.jsonl?$/i.test(file)
+          ? await collectPowerJsonl(file, deps)
+          : await collectPowerCsv(file, deps, host);
     log.info(res, 'file published');
   } finally {
     await publisher.disconnect();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseCsvHeader, parseCsvRow, parseRequestLine } from './parse.ts';
+import { parseCsvHeader, parseCsvRow, parsePowerLine, parseRequestLine } from './parse.ts';
 
 test('JSONL request lines map to request logs', () => {
   const p = parseRequestLine(
@@ -38,4 +38,42 @@ test('CSV "[N/A]" power is skipped, NaN passes through for the joiner to dead-le
   assert.ok(!parseCsvRow('1700000000000,0,[N/A]', h.value, 'h').ok);
   const nan = parseCsvRow('1700000000000,0,nan', h.value, 'h');
   assert.ok(nan.ok && Number.isNaN(nan.value[0]!.powerW));
+});
+
+test('JSONL power lines: RAPL counters in microjoules, BMC readings in watts', () => {
+  const rapl = parsePowerLine(
+    '{"t_ms":1000,"host":"h","role":"cpu","device":"package-0","energy_uj":262143328000,"max_energy_range_uj":262143328850}',
+  );
+  assert.ok(rapl.ok);
+  assert.equal(rapl.value.kind, 'counter');
+  assert.ok(Math.abs(rapl.value.energyJ! - 262143.328) < 1e-6);
+  assert.ok(Math.abs(rapl.value.rangeJ! - 262143.32885) < 1e-6);
+  assert.equal(rapl.value.source, 'rapl');
+  const bmc = parsePowerLine(
+    '{"t_ms":"2026-01-01T00:00:05Z","host":"h","role":"node","device":"bmc","power_w":2400,"averaging_ms":5000}',
+  );
+  assert.ok(bmc.ok);
+  assert.equal(bmc.value.kind, 'reading');
+  assert.equal(bmc.value.powerW, 2400);
+  assert.equal(bmc.value.averagingMs, 5000);
+  assert.equal(bmc.value.tMs, Date.parse('2026-01-01T00:00:05Z'));
+  assert.equal(bmc.value.source, 'bmc');
+});
+
+test('bad JSONL power lines get reasons', () => {
+  const reason = (line: string): string => {
+    const p = parsePowerLine(line);
+    assert.ok(!p.ok, line);
+    return p.reason;
+  };
+  assert.equal(reason('{"t_ms":1'), 'malformed-json');
+  assert.equal(reason('[1,2]'), 'malformed-json');
+  assert.equal(reason('{"t_ms":1,"host":"h","role":"gpu","power_w":1}'), 'invalid-field');
+  assert.equal(reason('{"t_ms":1,"host":"h","role":"cpu","power_w":"NaN"}'), 'invalid-field');
+  assert.equal(reason('{"t_ms":1,"host":"h","role":"cpu"}'), 'invalid-field');
+  assert.equal(reason('{"host":"h","role":"cpu","power_w":1}'), 'invalid-field');
+  assert.equal(
+    reason('{"t_ms":1,"host":"h","role":"cpu","power_w":' + '1'.repeat(70_000) + '}'),
+    'oversized',
+  );
 });

@@ -193,3 +193,73 @@ export function parseCsvRow(
     return bad('invalid-field', 'row has neither power.draw nor total_energy_consumption');
   return { ok: true, value: out };
 }
+
+const ROLES = new Set(['accelerator', 'cpu', 'dram', 'node']);
+
+/**
+ * One JSONL power sample, the shape RAPL and BMC pollers write:
+ *   {"t_ms", "host", "role": cpu|dram|node|accelerator, "device", "source"?, and one of
+ *    "energy_uj" (+ "max_energy_range_uj"), "energy_j" (+ "range_j"), "power_w" (+ "averaging_ms")}.
+ */
+export function parsePowerLine(line: string): Parsed<PowerSampleWire> {
+  if (line.length > MAX_LINE)
+    return bad('oversized', `line of ${line.length} characters exceeds ${MAX_LINE}`);
+  let o: Record<string, unknown>;
+  try {
+    const v: unknown = JSON.parse(line);
+    if (!v || typeof v !== 'object' || Array.isArray(v))
+      return bad('malformed-json', 'line is not a JSON object');
+    o = v as Record<string, unknown>;
+  } catch (err) {
+    return bad('malformed-json', `not JSON: ${(err as Error).message}`);
+  }
+  const tMs = time(o.t_ms ?? o.timestamp);
+  if (tMs === undefined) return bad('invalid-field', 't_ms is missing or not a time');
+  const host = o.host;
+  if (typeof host !== 'string' || host === '') return bad('invalid-field', 'host is missing');
+  const role = o.role;
+  if (typeof role !== 'string' || !ROLES.has(role))
+    return bad('invalid-field', `role must be one of ${[...ROLES].join(', ')}`);
+  const dev = o.device;
+  if (dev !== undefined && typeof dev !== 'string' && typeof dev !== 'number')
+    return bad('invalid-field', 'device must be a string or a number');
+  const device = dev === undefined ? '0' : String(dev);
+  const source = typeof o.source === 'string' ? o.source : role === 'node' ? 'bmc' : 'rapl';
+  const num = (k: string): number | null | undefined => {
+    const v = o[k];
+    if (v === undefined || v === null) return null;
+    // NaN and infinities arrive as strings or nulls in JSON; both are refused here.
+    return typeof v === 'number' && Number.isFinite(v) ? v : undefined;
+  };
+  const base = { host, role: role as PowerSampleWire['role'], device, tMs, source };
+  const uj = num('energy_uj');
+  const j = num('energy_j');
+  const w = num('power_w');
+  if (uj === undefined || j === undefined || w === undefined)
+    return bad('invalid-field', 'energy_uj, energy_j and power_w must be finite numbers');
+  if (uj !== null || j !== null) {
+    const range = uj !== null ? num('max_energy_range_uj') : num('range_j');
+    if (range === undefined) return bad('invalid-field', 'the counter range must be a finite number');
+    const scale = uj !== null ? 1e-6 : 1;
+    return {
+      ok: true,
+      value: {
+        ...base,
+        kind: 'counter',
+        energyJ: (uj ?? j)! * scale,
+        rangeJ: range === null ? null : range * scale,
+        powerW: null,
+        averagingMs: null,
+      },
+    };
+  }
+  if (w !== null) {
+    const avg = num('averaging_ms');
+    if (avg === undefined) return bad('invalid-field', 'averaging_ms must be a finite number');
+    return {
+      ok: true,
+      value: { ...base, kind: 'reading', energyJ: null, rangeJ: null, powerW: w, averagingMs: avg ?? 1000 },
+    };
+  }
+  return bad('invalid-field', 'line has none of energy_uj, energy_j, power_w');
+}

@@ -18,6 +18,8 @@ export interface DeviceWindow {
   estimatedJ: number;
   idlePowerW: number;
   embodiedGPerMs: number;
+  /** The device's rated maximum power, when the catalog knows it. */
+  maxPowerW?: number;
 }
 
 export interface AttributionSettings {

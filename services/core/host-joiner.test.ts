@@ -118,6 +118,10 @@ test('a request arriving after its windows closed corrects them with a higher ve
   j.advance(0, o);
   const before = final(o).requests.get('A')!;
   j.addRequest(req({ requestId: 'B', tStartMs: 1000, tEndMs: 2000 }), 0, o);
+  // Corrections come out at the next advance, once per window however many records touched it.
+  j.addPower(reading(2000, 150), 0, o); // a replayed sample for the same window
+  assert.equal(o.corrections, 0);
+  j.advance(0, o);
   assert.equal(o.corrections, 1);
   const after = final(o);
   assert.ok(after.requests.get('A')!.version > before.version);
@@ -238,4 +242,46 @@ test('property (invariant 2): any arrival order within the horizon gives the sam
     }),
     { numRuns: Number(process.env.FC_RUNS ?? 150) },
   );
+});
+
+test('power watermarks are kept per source: a fast GPU collector does not close windows a slow RAPL one still feeds', () => {
+  const fleet = testFleet({ gpus: 1 });
+  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, testSettings());
+  const out = emptyEmissions();
+  const gpu = (t: number): PowerSample => ({ ...reading(t, 300), source: 'nvml' });
+  const cpu = (t: number, e: number): PowerSample => ({
+    kind: 'counter',
+    host: 'h',
+    role: 'cpu',
+    device: 'package-0',
+    tMs: t,
+    energyJ: e,
+    rangeJ: null,
+    source: 'rapl',
+  });
+  j.addRequest(req({ requestId: 'a', tStartMs: 0, tEndMs: 10_000 }), 0, out);
+  j.addHeartbeat({ host: 'h', stream: 'requests', tMs: 20_000 }, 0);
+  j.addPower(cpu(0, 0), 0, out);
+  j.addPower(cpu(1000, 100), 0, out);
+  // The GPU collector races ten seconds ahead and vouches for its own source.
+  for (let t = 1000; t <= 10_000; t += 1000) j.addPower(gpu(t), 0, out);
+  j.addHeartbeat({ host: 'h', stream: 'power', tMs: 10_000, source: 'nvml' }, 0);
+  j.advance(0, out);
+  const closed = new Set(out.ledger.map((l) => l.windowStartMs));
+  assert.ok(closed.size <= 1, `only the window RAPL covers may close, closed ${[...closed].join(',')}`);
+  // RAPL catches up: no correction is needed, every window closes once, CPU energy is in the ledger.
+  for (let t = 2000; t <= 10_000; t += 1000) j.addPower(cpu(t, (t / 1000) * 100), 0, out);
+  j.addHeartbeat({ host: 'h', stream: 'power', tMs: 10_000, source: 'rapl' }, 0);
+  j.advance(0, out);
+  assert.equal(out.corrections, 0);
+  const cpuRows = out.ledger.filter((l) => l.group === 'cpu');
+  assert.equal(cpuRows.length, new Set(cpuRows.map((l) => l.windowStartMs)).size);
+  assert.ok(cpuRows.length >= 8);
+  for (const l of cpuRows)
+    assert.ok(Math.abs(l.measuredJ - 100) < 1e-9, `${l.windowStartMs}: ${l.measuredJ}`);
+  // A heartbeat without a source speaks for every source (older collectors, end of a replay).
+  j.addHeartbeat({ host: 'h', stream: 'power', tMs: 30_000 }, 0);
+  j.addHeartbeat({ host: 'h', stream: 'requests', tMs: 30_000 }, 0);
+  j.advance(0, out);
+  assert.ok(Math.max(...out.ledger.map((l) => l.windowStartMs)) >= 25_000);
 });

@@ -15,6 +15,7 @@ import {
 } from './attribute.ts';
 import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from './fleet.ts';
 import { IdleLearner } from './idle.ts';
+import { kappaObservations, type KappaObservation } from './kappa-fit.ts';
 import { integrateWindow, toIntervals, type GapPolicy } from './integrate.ts';
 import type { ShareModel, ShareModelSetting } from './shares.ts';
 import {
@@ -167,10 +168,13 @@ export class HostJoiner {
   /** Window start -> revision of its content (1 at close, +1 per correction). */
   private readonly revisions = new Map<number, number>();
   private readonly cache = new Map<number, WindowAttribution>();
-  private readonly streams: Record<Stream, StreamState> = {
+  /** Closed windows that late records changed, re-attributed at the next advance. */
+  private readonly dirty = new Set<number>();
+  private readonly powerSources = new Map<string, StreamState>();
+  private readonly streams: Record<'requests', StreamState> = {
     requests: { maxEventMs: Number.NEGATIVE_INFINITY, lastWallMs: Number.NEGATIVE_INFINITY },
-    power: { maxEventMs: Number.NEGATIVE_INFINITY, lastWallMs: Number.NEGATIVE_INFINITY },
   };
+  /** Power progress per source (nvml, rapl, bmc, ...): collectors deliver at their own pace. */
   /** Start of the first window not yet closed; NaN until the host's first record. */
   private nextOpenMs = Number.NaN;
   private firstWindowMs = Number.NaN;
@@ -178,6 +182,8 @@ export class HostJoiner {
   private readonly idleFlags = new Map<number, string[]>();
   private readonly facility: Facility;
   private firstWallMs = Number.NaN;
+  /** Receives one observation per clean accelerator device-window as it closes (fit-kappa). */
+  kappaSink: ((o: KappaObservation) => void) | null = null;
 
   constructor(
     readonly spec: HostSpec,
@@ -274,7 +280,7 @@ export class HostJoiner {
       set.add(r.requestId);
       if (w < this.nextOpenMs) closed.push(w);
     }
-    if (closed.length > 0) this.correct(closed, out);
+    for (const w of closed) this.dirty.add(w);
   }
 
   addPower(s: PowerSample, nowMs: number, out: Emissions): void {
@@ -289,8 +295,9 @@ export class HostJoiner {
       out.duplicates++;
       return;
     }
-    this.streams.power.maxEventMs = Math.max(this.streams.power.maxEventMs, s.tMs);
-    this.streams.power.lastWallMs = nowMs;
+    const src = this.powerSource(s.source ?? '');
+    src.maxEventMs = Math.max(src.maxEventMs, s.tMs);
+    src.lastWallMs = nowMs;
     if (s.tMs < this.nextOpenMs + this.w) {
       // A sample for an already closed window: the intervals it bounds change, so every closed window
       // between its neighbours (plus the gap rules' reach) is recomputed.
@@ -300,40 +307,72 @@ export class HostJoiner {
       const affected: number[] = [];
       const first = Math.max(this.windowOf(from), this.horizonStartMs, this.firstWindowMs);
       for (let w = first; w < this.nextOpenMs && w <= to; w += this.w) affected.push(w);
-      if (affected.length > 0) this.correct(affected, out);
+      for (const w of affected) this.dirty.add(w);
     }
   }
 
+  /**
+   * A power heartbeat vouches for its own source only (decision record 0009): a fast GPU collector
+   * must not declare a slower RAPL or BMC collector complete. Without a source it covers them all.
+   */
   addHeartbeat(hb: Heartbeat, nowMs: number): void {
     this.start(hb.tMs, nowMs);
-    const st = this.streams[hb.stream];
-    st.maxEventMs = Math.max(st.maxEventMs, hb.tMs);
-    st.lastWallMs = nowMs;
+    const targets =
+      hb.stream === 'requests'
+        ? [this.streams.requests]
+        : hb.source
+          ? [this.powerSource(hb.source)]
+          : [this.powerSource(''), ...this.powerSources.values()];
+    for (const st of targets) {
+      st.maxEventMs = Math.max(st.maxEventMs, hb.tMs);
+      st.lastWallMs = nowMs;
+    }
   }
 
-  /** The host's watermark and which streams were left out of it for being idle. */
+  private powerSource(name: string): StreamState {
+    let st = this.powerSources.get(name);
+    if (!st) this.powerSources.set(name, (st = { maxEventMs: Number.NEGATIVE_INFINITY, lastWallMs: NaN }));
+    return st;
+  }
+
+  /**
+   * The host's watermark: the minimum over the request stream and every power source heard from,
+   * leaving out those silent (wall clock) past the idle timeout; and which streams were left out.
+   */
   watermark(nowMs: number): { wmMs: number; idle: Stream[] } {
     const live: number[] = [];
-    const idle: Stream[] = [];
-    for (const name of ['requests', 'power'] as const) {
-      const st = this.streams[name];
+    const idle = new Set<Stream>();
+    const all: number[] = [];
+    const consider = (name: Stream, st: StreamState): void => {
       const lastHeard = Number.isFinite(st.lastWallMs) ? st.lastWallMs : this.firstWallMs;
       const wm = st.maxEventMs - this.settings.outOfOrdernessMs;
-      if (nowMs - lastHeard > this.settings.idleTimeoutMs) idle.push(name);
+      if (Number.isFinite(wm)) all.push(wm);
+      if (nowMs - lastHeard > this.settings.idleTimeoutMs) idle.add(name);
       else live.push(wm);
-    }
-    if (live.length === 0) {
-      const all = [this.streams.requests.maxEventMs, this.streams.power.maxEventMs]
-        .filter(Number.isFinite)
-        .map((t) => t - this.settings.outOfOrdernessMs);
-      return { wmMs: all.length ? Math.max(...all) : Number.NEGATIVE_INFINITY, idle };
-    }
-    return { wmMs: Math.min(...live), idle };
+    };
+    consider('requests', this.streams.requests);
+    // A source-less entry only stands for the stream while no named source has spoken.
+    const sources = [...this.powerSources].filter(([k]) => k !== '' || this.powerSources.size === 1);
+    if (sources.length === 0) consider('power', { maxEventMs: Number.NEGATIVE_INFINITY, lastWallMs: NaN });
+    for (const [, st] of sources) consider('power', st);
+    if (live.length === 0)
+      return { wmMs: all.length ? Math.max(...all) : Number.NEGATIVE_INFINITY, idle: [...idle] };
+    return { wmMs: Math.min(...live), idle: [...idle] };
   }
 
   /** Closes every window the watermark has passed, then forgets state older than the horizon. */
   advance(nowMs: number, out: Emissions): void {
     if (Number.isNaN(this.nextOpenMs)) return;
+    if (this.dirty.size > 0) {
+      // Late records mark closed windows dirty; each is re-attributed once per advance, however
+      // many records touched it, so a burst of late samples costs one correction, not thousands.
+      const horizon = this.horizonStartMs;
+      const windows = [...this.dirty]
+        .filter((w) => w >= horizon && w < this.nextOpenMs)
+        .sort((a, b) => a - b);
+      this.dirty.clear();
+      if (windows.length > 0) this.correct(windows, out);
+    }
     const { wmMs, idle } = this.watermark(nowMs);
     const closing: number[] = [];
     while (this.nextOpenMs + this.w + this.settings.allowedLatenessMs <= wmMs) {
@@ -411,37 +450,49 @@ export class HostJoiner {
         estimatedJ,
         idlePowerW,
         embodiedGPerMs: embodiedGPerMs(model),
+        ...(model ? { maxPowerW: model.maxW } : {}),
       });
     }
     return out;
   }
 
-  /** The samples that can influence window w: those inside it, plus the gap rules' reach either side. */
+  /**
+   * The samples that can influence window w: those inside it, three before (the interval ending
+   * before a gap, even across a counter reset) and two after (the interval that ends a gap), never
+   * beyond the gap rules' reach. Slicing keeps a window's cost independent of the sampling rate.
+   */
   private samplesNear(samples: PowerSample[], w: number): PowerSample[] {
     const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
-    const from = w - reach;
-    const to = w + this.w + reach;
-    let lo = 0;
-    let hi = samples.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (samples[mid]!.tMs < from) lo = mid + 1;
-      else hi = mid;
-    }
-    const start = Math.max(0, lo - 1);
-    let end = lo;
-    while (end < samples.length && samples[end]!.tMs <= to) end++;
-    return samples.slice(start, Math.min(samples.length, end + 1));
+    const firstAtOrAfter = (tMs: number): number => {
+      let lo = 0;
+      let hi = samples.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (samples[mid]!.tMs < tMs) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo;
+    };
+    const inside = firstAtOrAfter(w);
+    const start = Math.max(0, firstAtOrAfter(w - reach) - 1, inside - 3);
+    const after = firstAtOrAfter(w + this.w);
+    const end = Math.min(samples.length, firstAtOrAfter(w + this.w + reach) + 1, after + 2);
+    return samples.slice(start, end);
   }
 
-  private attribution(w: number): WindowAttribution {
-    const cached = this.cache.get(w);
-    if (cached) return cached;
+  private windowRequestList(w: number): RequestLog[] {
     const ids = this.windowRequests.get(w);
     const reqs: RequestLog[] = [];
     if (ids) for (const id of ids) reqs.push(this.requests.get(id)!);
     // Sorted so that floating-point sums do not depend on arrival order (invariant 2).
     reqs.sort((a, b) => (a.requestId < b.requestId ? -1 : a.requestId > b.requestId ? 1 : 0));
+    return reqs;
+  }
+
+  private attribution(w: number): WindowAttribution {
+    const cached = this.cache.get(w);
+    if (cached) return cached;
+    const reqs = this.windowRequestList(w);
     const att = attributeWindow(
       w,
       w + this.w,
@@ -545,8 +596,10 @@ export class HostJoiner {
     this.evictedTo = horizon;
     if (this.firstWindowMs < horizon) this.firstWindowMs = horizon;
     // Not in key order: windows added by backward extension come after later ones.
-    for (const w of this.revisions.keys()) {
-      if (w >= horizon) continue;
+    const gone = [...this.revisions.keys()].filter((w) => w < horizon);
+    // Final now: no correction can change them, so they are fair observations for fit-kappa.
+    if (this.kappaSink) for (const w of gone.sort((a, b) => a - b)) this.observe(w);
+    for (const w of gone) {
       this.revisions.delete(w);
       this.cache.delete(w);
       this.idleFlags.delete(w);
@@ -566,6 +619,17 @@ export class HostJoiner {
         if (cut > 0) list.splice(0, cut);
       }
     }
+  }
+
+  private observe(w: number): void {
+    if (!this.kappaSink) return;
+    for (const o of kappaObservations(w, w + this.w, this.deviceWindows(w), this.windowRequestList(w)))
+      this.kappaSink(o);
+  }
+
+  /** Hands fit-kappa the closed windows still inside the horizon (the end of a replay). */
+  observeRemaining(): void {
+    for (const w of [...this.revisions.keys()].sort((a, b) => a - b)) this.observe(w);
   }
 
   /** Approximate retained state, for the state-bound metric and the docs' per-host figure. */

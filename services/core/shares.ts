@@ -36,7 +36,7 @@ export function commonModel(requests: readonly RequestLog[], setting: ShareModel
 }
 
 /** Tokens of a phase that fall in [w0, w1), spread evenly over the phase; an instant phase lands whole. */
-function tokensIn(tokens: number, p0: number, p1: number, w0: number, w1: number): number {
+export function tokensIn(tokens: number, p0: number, p1: number, w0: number, w1: number): number {
   if (tokens === 0) return 0;
   if (p1 <= p0) return p0 >= w0 && p0 < w1 ? tokens : 0;
   return (tokens * overlapMs(p0, p1, w0, w1)) / (p1 - p0);

@@ -25,6 +25,8 @@ interface SampleBase {
   /** Device id within the role: GPU index for accelerators, socket for cpu/dram, "node" for the BMC. */
   device: string;
   tMs: number;
+  /** The collector that produced it (nvml, rapl, bmc...); watermarks are kept per source. */
+  source?: string;
 }
 
 /** A monotonic energy counter (NVML total energy, RAPL energy_uj), joules since an arbitrary origin. */
@@ -51,6 +53,8 @@ export interface Heartbeat {
   host: string;
   stream: Stream;
   tMs: number;
+  /** Power only: the source the promise covers; absent or empty covers every source. */
+  source?: string;
 }
 
 export const deviceKey = (role: Role, device: string): string => `${role}:${device}`;

@@ -11,7 +11,7 @@ import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import { loadFleet } from '../adapters/fleet-file.ts';
 import type { Config } from '../config/config.ts';
-import { collectPowerCsv, collectRequestsFile } from '../collectors/file-collectors.ts';
+import { collectPowerCsv, collectPowerJsonl, collectRequestsFile } from '../collectors/file-collectors.ts';
 import { Joiner } from '../joiner/joiner.ts';
 import { conservationTotals, perQueryBy } from '../report/queries.ts';
 import {
@@ -43,6 +43,80 @@ function instancesFor(hosts: string[]): Instance[] {
     for (const g of [4, 5, 6, 7]) out.push(llama8b(host, g));
   }
   return out;
+}
+
+// RAPL's energy counters wrap at max_energy_range_uj; this is a common value on Xeon packages.
+const RAPL_RANGE_UJ = 262_143_328_850;
+
+/**
+ * The rest of each server, as RAPL and a BMC would report it: two CPU packages and DRAM as RAPL
+ * energy counters (1 Hz, microjoules, wrapping), and the whole node as a Redfish PowerControl
+ * reading (1 s average every second; slower BMCs are discussed in docs/method.md). Their load follows the GPUs' (tokenisation, scheduling, KV
+ * transfers); the node adds fans, NICs, NVSwitches and PSU losses. Host 0's counters start just
+ * below the wrap, so every demo exercises wrap handling.
+ */
+function simulateHostComponents(
+  instances: readonly Instance[],
+  perInstanceSecond: ReadonlyMap<number, Float64Array>,
+  hosts: readonly string[],
+  t0: number,
+  seconds: number,
+  noise: ReturnType<typeof rng>,
+): string[] {
+  const gpuW = new Map(hosts.map((h) => [h, new Float64Array(seconds)]));
+  instances.forEach((inst, k) => {
+    const arr = gpuW.get(inst.host)!;
+    const per = perInstanceSecond.get(k)!;
+    for (let s = 0; s < seconds; s++) arr[s]! += per[s]! * inst.gpus.length;
+  });
+  const state = hosts.map((host, hi) => ({
+    host,
+    gpu: gpuW.get(host)!,
+    counters: [
+      { role: 'cpu', device: 'package-0', idle: 95, busy: 110 },
+      { role: 'cpu', device: 'package-1', idle: 90, busy: 100 },
+      { role: 'dram', device: 'dram', idle: 42, busy: 35 },
+    ].map((c, ci) => ({
+      ...c,
+      uj: hi === 0 ? RAPL_RANGE_UJ - (ci + 1) * 20_000_000_000 : Math.floor(noise.next() * RAPL_RANGE_UJ),
+    })),
+  }));
+  // Time-major, as a collector polling every host each second would write it.
+  const lines: string[] = [];
+  for (let s = 0; s < seconds; s++) {
+    const tMs = t0 + (s + 1) * 1000;
+    for (const { host, gpu, counters } of state) {
+      const load = Math.min(1, Math.max(0, (gpu[s]! - 8 * 70) / (8 * 630)));
+      let componentsW = gpu[s]!;
+      for (const c of counters) {
+        const w = (c.idle + c.busy * load) * (1 + 0.02 * gaussian(noise));
+        componentsW += w;
+        c.uj = (c.uj + Math.round(w * 1e6)) % RAPL_RANGE_UJ;
+        lines.push(
+          JSON.stringify({
+            t_ms: tMs,
+            host,
+            role: c.role,
+            device: c.device,
+            energy_uj: c.uj,
+            max_energy_range_uj: RAPL_RANGE_UJ,
+          }),
+        );
+      }
+      const nodeW = componentsW + (420 + 180 * load) * (1 + 0.02 * gaussian(noise));
+      lines.push(
+        JSON.stringify({
+          t_ms: tMs,
+          host,
+          role: 'node',
+          device: 'bmc',
+          power_w: Math.round(nodeW),
+          averaging_ms: 1000,
+        }),
+      );
+    }
+  }
+  return lines;
 }
 
 const say = (msg: string): void => {
@@ -90,6 +164,9 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
         csv.push(`${ts},${inst.host},${g},${(avg * (1 + 0.01 * gaussian(noise))).toFixed(2)}`);
     });
   }
+  const hostPowerLines = simulateHostComponents(instances, perInstanceSecond, hosts, t0, seconds, noise);
+  const hostPowerPath = join(opts.outDir, 'host-power.jsonl');
+  writeFileSync(hostPowerPath, hostPowerLines.join('\n') + '\n');
   const powerPath = join(opts.outDir, 'power.csv');
   const reqPath = join(opts.outDir, 'requests.jsonl');
   writeFileSync(powerPath, csv.join('\n') + '\n');
@@ -115,7 +192,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
       .join('\n') + '\n',
   );
   say(
-    `wrote ${requests.length} request logs (${reqPath}) and ${csv.length - 1} GPU power samples (${powerPath})`,
+    `wrote ${requests.length} request logs (${reqPath}), ${csv.length - 1} GPU power samples (${powerPath}) and ${hostPowerLines.length} RAPL/BMC samples (${hostPowerPath})`,
   );
 
   // A fresh database and topics per run, so the report shows this run only.
@@ -148,7 +225,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   await publisher.connect();
   const started = Date.now();
   const deps = { publisher, topics, log, metrics: registry, hosts };
-  const [rq, pw] = await Promise.all([
+  const [rq, pw, hp] = await Promise.all([
     collectRequestsFile(reqPath, {
       ...deps,
       onProgress: (n) => say(`request collector: ${n} lines published`),
@@ -157,6 +234,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
       ...deps,
       onProgress: (n) => n % 50_000 === 0 && say(`power collector: ${n} lines published`),
     }),
+    collectPowerJsonl(hostPowerPath, deps),
   ]);
   // Close the last windows: a final heartbeat on both streams past the end plus the lateness.
   const { AvroCodec } = await import('../adapters/avro.ts');
@@ -179,7 +257,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   );
   await publisher.disconnect();
   say(
-    `collectors done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rq.published} requests, ${pw.published} power samples, ${rq.deadLettered + pw.deadLettered} dead-lettered`,
+    `collectors done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rq.published} requests, ${pw.published + hp.published} power samples, ${rq.deadLettered + pw.deadLettered + hp.deadLettered} dead-lettered`,
   );
 
   const reader = createClickHouse(ch, ch.reader, opts.database);

@@ -75,7 +75,7 @@ export class Joiner {
   private readonly codec = new AvroCodec();
   private readonly hosts = new Map<string, HostJoiner>();
   private readonly tracks = new Map<string, PartitionTrack>();
-  private readonly consumer: Consumer;
+  private consumer: Consumer;
   private readonly dlq: Publisher;
   private pending = emptyEmissions();
   private deadLetters: { topic: string; letter: DeadLetter; key: string }[] = [];
@@ -91,12 +91,7 @@ export class Joiner {
   constructor(private readonly deps: JoinerDeps) {
     this.now = deps.clock ?? Date.now;
     this.clock = deps.clockBounds ?? { maxPastMs: 7 * 86_400_000, maxFutureMs: 5 * 60_000 };
-    this.consumer = deps.kafka.consumer({
-      groupId: deps.config.joiner.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-    });
+    this.consumer = this.newConsumer();
     this.dlq = new Publisher(deps.kafka);
     this.limit = pLimit(deps.config.joiner.insertConcurrency);
     const r = deps.metrics;
@@ -139,21 +134,51 @@ export class Joiner {
     return { running: this.running, lastError: this.lastError };
   }
 
-  async start(): Promise<void> {
+  private newConsumer(): Consumer {
+    return this.deps.kafka.consumer({
+      groupId: this.deps.config.joiner.groupId,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+    });
+  }
+
+  private async runConsumer(): Promise<void> {
     const { topics } = this.deps;
-    await this.dlq.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [topics.requests, topics.power], fromBeginning: true });
-    this.consumer.on(this.consumer.events.REBALANCING, () => {
+    const consumer = this.consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topics.requests, topics.power], fromBeginning: true });
+    consumer.on(consumer.events.REBALANCING, () => {
       this.deps.log.info('rebalancing');
     });
-    this.running = true;
-    await this.consumer.run({
+    // kafkajs restarts itself after retriable errors only. After a non-retriable one (say, the
+    // group evicted this member after a long stall) start a fresh consumer: it resumes from the
+    // committed offsets, which never pass a record whose effect is not durable, and the engine
+    // ignores the records it already holds as duplicates.
+    consumer.on(consumer.events.CRASH, (e) => {
+      if (e.payload.restart || !this.running) return;
+      this.lastError = `consumer crashed: ${e.payload.error.message}`;
+      this.deps.log.error({ err: e.payload.error }, 'consumer crashed; starting a new one');
+      void this.serial(async () => {
+        await consumer.disconnect().catch(() => undefined);
+        if (!this.running) return;
+        this.consumer = this.newConsumer();
+        await this.runConsumer();
+        this.lastError = null;
+      }).catch((err: unknown) => this.fail(err));
+    });
+    await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: 1,
       eachBatch: (payload) => this.onBatch(payload),
     });
+  }
+
+  async start(): Promise<void> {
+    await this.dlq.connect();
+    this.running = true;
+    await this.runConsumer();
     // Idle hosts still need their windows closed when a stream goes quiet: advance on a timer too.
     this.timer = setInterval(() => {
       void this.serial(() => this.flush(null)).catch((err: unknown) => this.fail(err));
@@ -450,7 +475,7 @@ export class Joiner {
   }
 }
 
-function toSample(w: PowerSampleWire): PowerSample | string {
+export function toSample(w: PowerSampleWire): PowerSample | string {
   if (w.kind === 'counter') {
     if (w.energyJ === null) return 'counter sample without energyJ';
     return {
@@ -461,6 +486,7 @@ function toSample(w: PowerSampleWire): PowerSample | string {
       tMs: w.tMs,
       energyJ: w.energyJ,
       rangeJ: w.rangeJ,
+      source: w.source,
     };
   }
   if (w.powerW === null) return 'reading sample without powerW';
@@ -472,5 +498,6 @@ function toSample(w: PowerSampleWire): PowerSample | string {
     tMs: w.tMs,
     powerW: w.powerW,
     averagingMs: w.averagingMs ?? 1000,
+    source: w.source,
   };
 }

@@ -1,4 +1,5 @@
 import { createClickHouse } from '../adapters/clickhouse.ts';
+import { timeArg } from '../cli/time-arg.ts';
 import type { Config } from '../config/config.ts';
 import { JoulestreamError } from '../config/errors.ts';
 import { perQueryBy, type Filters } from './queries.ts';
@@ -16,14 +17,6 @@ export interface ReportArgs {
   database?: string | undefined;
 }
 
-function time(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const t = Date.parse(v);
-  if (!Number.isFinite(t))
-    throw new JoulestreamError(`--${name} "${v.slice(0, 60)}" is not an ISO date or time`);
-  return t;
-}
-
 export async function runReport(config: Readonly<Config>, args: ReportArgs): Promise<void> {
   const by = args.by ?? 'facility';
   if (by !== 'facility' && by !== 'model' && by !== 'region' && by !== 'tenant') {
@@ -33,8 +26,8 @@ export async function runReport(config: Readonly<Config>, args: ReportArgs): Pro
   if (format !== 'table' && format !== 'csv' && format !== 'json')
     throw new JoulestreamError('--format must be table, csv or json');
   const filters: Filters = {
-    fromMs: time('from', args.from),
-    toMs: time('to', args.to),
+    fromMs: timeArg('from', args.from),
+    toMs: timeArg('to', args.to),
     regions: args.region ?? [],
     facilities: args.facility ?? [],
     models: args.model ?? [],

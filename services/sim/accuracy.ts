@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
+import { fitKappa, type KappaFit, type KappaObservation } from '../core/kappa-fit.ts';
 import type { ShareModelSetting } from '../core/shares.ts';
 import { testFleet, testSettings } from '../core/test-fleet.ts';
 import type { PowerSample } from '../core/types.ts';
@@ -51,24 +52,48 @@ const requests: SimRequest[] = scheduleRequests(trace, instances, t0, compress, 
 const tEnd = Math.ceil(Math.max(...requests.map((r) => r.tEndMs)) / 1000) * 1000 + 2000;
 
 const t = Date.now();
-const perSecond = instances.map(() => new Float64Array(Math.ceil((tEnd - t0) / 1000)));
-simulatePower(requests, instances, { idleW: 70, maxW: 700 }, t0, tEnd, 100, (k, tt, w) => {
-  perSecond[k]![Math.floor((tt - t0) / 1000)]! += w / 10;
+// Two NVML-like views of the same power: 1 s averaged readings, and an energy counter read every
+// 100 ms (what nvmlDeviceGetTotalEnergyConsumption gives), both with 1 % noise.
+const stepMs = 100;
+const steps = Math.ceil((tEnd - t0) / stepMs);
+const perStep = instances.map(() => new Float64Array(steps));
+simulatePower(requests, instances, { idleW: 70, maxW: 700 }, t0, tEnd, stepMs, (k, tt, w) => {
+  perStep[k]![Math.floor((tt - t0) / stepMs)] = w;
 });
 const noise = rng(seed + 7);
-const samples: PowerSample[] = [];
-for (let s = 0; s < perSecond[0]!.length; s++) {
+const readings1s: PowerSample[] = [];
+for (let sec = 0; sec < Math.floor(steps / 10); sec++) {
   instances.forEach((inst, k) => {
+    let sum = 0;
+    for (let q = 0; q < 10; q++) sum += perStep[k]![sec * 10 + q]!;
     for (const g of inst.gpus)
-      samples.push({
+      readings1s.push({
         kind: 'reading',
         host,
         role: 'accelerator',
         device: String(g),
-        tMs: t0 + (s + 1) * 1000,
-        powerW: perSecond[k]![s]! * (1 + 0.01 * gaussian(noise)),
+        tMs: t0 + (sec + 1) * 1000,
+        powerW: (sum / 10) * (1 + 0.01 * gaussian(noise)),
         averagingMs: 1000,
       });
+  });
+}
+const counters100ms: PowerSample[] = [];
+const energy = new Float64Array(8);
+for (let q = 0; q < steps; q++) {
+  instances.forEach((inst, k) => {
+    for (const g of inst.gpus) {
+      energy[g]! += (perStep[k]![q]! * (1 + 0.01 * gaussian(noise)) * stepMs) / 1000;
+      counters100ms.push({
+        kind: 'counter',
+        host,
+        role: 'accelerator',
+        device: String(g),
+        tMs: t0 + (q + 1) * stepMs,
+        energyJ: energy[g]!,
+        rangeJ: null,
+      });
+    }
   });
 }
 const simS = (Date.now() - t) / 1000;
@@ -76,14 +101,28 @@ const simS = (Date.now() - t) / 1000;
 function run(
   model: ShareModelSetting,
   kappa: number,
+  sink: ((o: KappaObservation) => void) | null = null,
+  samples: readonly PowerSample[] = readings1s,
+  windowMs = 1000,
 ): { median: number; p95: number; conservation: number; seconds: number } {
   const started = Date.now();
   const fleet = testFleet({ gpus: 8, idleW: 70 });
   const j = new HostJoiner(
     fleet.hosts.get(host)!,
     fleet,
-    testSettings({ shareModel: model, defaultKappa: kappa, idlePolicy: 'separate', horizonMs: 120_000 }),
+    testSettings({
+      shareModel: model,
+      defaultKappa: kappa,
+      idlePolicy: 'separate',
+      horizonMs: 120_000,
+      windowMs,
+      // Request logs arrive when requests end, so every window they span is corrected: keep the
+      // whole horizon's attributions cached, as the joiner's default does at 1 s windows.
+      attributionCacheWindows: Math.ceil(120_000 / windowMs) + 8,
+      gaps: { maxGapMs: 2000, maxHoldMs: 5000 },
+    }),
   );
+  j.kappaSink = sink;
   const out = emptyEmissions();
   const byEnd = [...requests].sort((a, b) => a.tEndMs - b.tEndMs);
   let ri = 0;
@@ -103,6 +142,7 @@ function run(
   j.addHeartbeat({ host, stream: 'requests', tMs: tEnd + 10_000 }, 0);
   j.addHeartbeat({ host, stream: 'power', tMs: tEnd + 10_000 }, 0);
   j.advance(0, out);
+  j.observeRemaining();
   for (const r of out.requests) attributed.set(r.requestId, r.acceleratorDynamicJ);
   const errs = requests
     .filter((r) => r.trueDynamicJ > 0)
@@ -116,21 +156,14 @@ function run(
   };
 }
 
-// The simulator's true prefill/decode energy ratio per token, for the "fitted" row: what a perfect
-// least-squares fit of kappa would recover on this fleet (fit-kappa is not implemented yet).
+// The simulator's prefill/decode energy ratio per token at its typical batch of 12, for reference.
 const inst = instances[0]!;
 const prefillJPerToken = inst.prefillWPerKTokS / 1000;
 const decodeJPerToken = (inst.decodeW / (1 + inst.batchFactor * 11)) * (inst.decodeMsPerToken / 1000);
 const trueKappa = prefillJPerToken / decodeJPerToken;
 
 const rows: string[][] = [];
-for (const [name, model, kappa] of [
-  ['time share', 'time', 0.1],
-  ['token-uniform (kappa 0.1)', 'token', 0.1],
-  ['phase-aware (kappa 0.1)', 'phase', 0.1],
-  [`phase-aware (kappa ${trueKappa.toFixed(3)}, simulator's own)`, 'phase', trueKappa],
-] as const) {
-  const r = run(model, kappa);
+const addRow = (name: string, r: ReturnType<typeof run>): void => {
   rows.push([
     name,
     (r.median * 100).toFixed(2),
@@ -138,9 +171,41 @@ for (const [name, model, kappa] of [
     r.conservation.toExponential(1),
     r.seconds.toFixed(1),
   ]);
+};
+// fit-kappa learns from the engine's own final windows; which share model runs does not matter.
+const observations: KappaObservation[] = [];
+addRow(
+  'time share',
+  run('time', 0.1, (o) => observations.push(o)),
+);
+const fit = fitKappa(observations)[0]!;
+for (const [name, model, kappa] of [
+  ['token-uniform (kappa 0.1)', 'token', 0.1],
+  ['phase-aware (kappa 0.1)', 'phase', 0.1],
+  [`phase-aware (kappa ${trueKappa.toFixed(3)}, simulator's own at batch 12)`, 'phase', trueKappa],
+  [`phase-aware (fitted kappa ${fit.kappa.toFixed(3)})`, 'phase', fit.kappa],
+] as const) {
+  addRow(name, run(model, kappa));
 }
+const observations100: KappaObservation[] = [];
+addRow(
+  'time share, 100 ms counters',
+  run('time', 0.1, (o) => observations100.push(o), counters100ms, 100),
+);
+const fit100 = fitKappa(observations100)[0]!;
+addRow(
+  `phase-aware (fitted kappa ${fit100.kappa.toFixed(3)}), 100 ms counters`,
+  run('phase', fit100.kappa, null, counters100ms, 100),
+);
+const describe = (f: KappaFit): string =>
+  `kappa ${f.kappa.toFixed(4)} +- ${f.kappaStdErr.toFixed(4)} from ${f.windows} clean windows ` +
+  `(${f.prefillJPerToken.toFixed(4)} J/prefill token, ${f.decodeJPerToken.toFixed(4)} J/decode token, ` +
+  `offset ${f.offsetW.toFixed(1)} W, R2 ${f.r2.toFixed(3)})`;
 process.stdout.write(
-  `ground truth: ${requests.length} requests (Azure LLM trace 2023, repeated), 1 host x 8 GPUs, 2 instances TP4, 1 s NVML-style readings with 1 % noise; simulated in ${simS.toFixed(1)} s\n\n`,
+  `ground truth: ${requests.length} requests (Azure LLM trace 2023, repeated), 1 host x 8 GPUs, 2 instances TP4, ` +
+    `1 % noise on every sample; simulated in ${simS.toFixed(1)} s\n` +
+    `fit-kappa, 1 s readings:     ${describe(fit)}\n` +
+    `fit-kappa, 100 ms counters:  ${describe(fit100)}\n\n`,
 );
 process.stdout.write(
   table(['share model', 'median err %', 'p95 err %', 'max conservation err', 'engine s'], rows),

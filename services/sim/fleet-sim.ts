@@ -6,7 +6,7 @@
 // request as the batch grows). GPU power = idle + the sum of active requests' dynamic power, capped
 // at the GPU's maximum. Every request's true dynamic energy is the integral of its own term.
 
-import type { RequestLog } from '../core/types.ts';
+import type { PowerSample, RequestLog } from '../core/types.ts';
 import type { TraceRow } from './trace.ts';
 
 export interface Instance {
@@ -166,4 +166,38 @@ export function simulatePower(
       onPower(k, t, gpu.idleW + dyn * scale);
     }
   });
+}
+
+/**
+ * NVML-style 1 s average power readings of every GPU of every instance over [fromMs, toMs), from
+ * 100 ms simulation steps; with `noise`, each reading gets that relative Gaussian noise.
+ */
+export function simulateReadings(
+  requests: SimRequest[],
+  instances: readonly Instance[],
+  gpu: GpuSpec,
+  fromMs: number,
+  toMs: number,
+  noise: { rng: Rng; relative: number } | null = null,
+): PowerSample[] {
+  const seconds = Math.ceil((toMs - fromMs) / 1000);
+  const perSecond = instances.map(() => new Float64Array(seconds));
+  simulatePower(requests, instances, gpu, fromMs, fromMs + seconds * 1000, 100, (k, t, w) => {
+    perSecond[k]![Math.floor((t - fromMs) / 1000)]! += w / 10;
+  });
+  const out: PowerSample[] = [];
+  for (let s = 0; s < seconds; s++)
+    instances.forEach((inst, k) => {
+      for (const g of inst.gpus)
+        out.push({
+          kind: 'reading',
+          host: inst.host,
+          role: 'accelerator',
+          device: String(g),
+          tMs: fromMs + (s + 1) * 1000,
+          powerW: perSecond[k]![s]! * (noise ? 1 + noise.relative * gaussian(noise.rng) : 1),
+          averagingMs: 1000,
+        });
+    });
+  return out;
 }
