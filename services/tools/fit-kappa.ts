@@ -165,7 +165,7 @@ export function formatFits(fits: readonly KappaFit[], stats: ReplayStats): strin
     String(k.windows),
     f(k.prefillJPerToken, 4),
     f(k.decodeJPerToken, 4),
-    `${f(k.kappa, 4)} ± ${f(k.kappaStdErr, 4)}`,
+    `${f(k.kappa, 4)} ± ${Number.isFinite(k.kappaStdErr) ? k.kappaStdErr.toPrecision(2) : '-'}`,
     f(k.offsetW, 1),
     f(k.r2, 3),
     k.problem ?? 'ok',

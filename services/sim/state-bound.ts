@@ -1,0 +1,114 @@
+// Measures the joiner engine's retained state per host against its own estimate (stateBytes).
+// Hosts of 8 GPUs (one 70B TP4 instance and four 8B instances) serve the Azure trace; GPUs report
+// 1 Hz readings, CPU/DRAM RAPL counters and a BMC node reading every second. The run lasts longer
+// than the correction horizon, so the state has reached its steady size; the heap is measured
+// after a forced GC, before and after the engines are dropped.
+//
+//   node --expose-gc --import tsx services/sim/state-bound.ts [--hosts 20] [--minutes 20] [--horizon-min 15]
+
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
+import { testFleet, testSettings } from '../core/test-fleet.ts';
+import type { PowerSample } from '../core/types.ts';
+import { llama70bTp4, llama8b, scheduleRequests, simulateReadings, type Instance } from './fleet-sim.ts';
+import { parseTrace } from './trace.ts';
+
+const { values } = parseArgs({
+  options: {
+    hosts: { type: 'string', default: '20' },
+    minutes: { type: 'string', default: '20' },
+    'horizon-min': { type: 'string', default: '15' },
+  },
+});
+const gc = (globalThis as { gc?: () => void }).gc;
+if (!gc) throw new Error('run with node --expose-gc');
+const nHosts = Number(values.hosts);
+const seconds = Number(values.minutes) * 60;
+const horizonMs = Number(values['horizon-min']) * 60_000;
+
+const DATA = fileURLToPath(new URL('../../data/azure-llm-inference-2023/', import.meta.url));
+const trace = parseTrace(readFileSync(DATA + 'AzureLLMInferenceTrace_conv.csv', 'utf8'));
+const hosts = Array.from({ length: nHosts }, (_, i) => `h${i}`);
+const fleet = testFleet({ gpus: 8, hosts, idleW: 70 });
+const t0 = 1_700_000_000_000;
+const settings = testSettings({ horizonMs, outOfOrdernessMs: 2000, allowedLatenessMs: 1000 });
+
+gc();
+const heap0 = process.memoryUsage().heapUsed;
+const engines: HostJoiner[] = [];
+let requests = 0;
+const out = emptyEmissions();
+for (const [hi, host] of hosts.entries()) {
+  const instances: Instance[] = [
+    llama70bTp4(host, [0, 1, 2, 3]),
+    ...[4, 5, 6, 7].map((g) => llama8b(host, g)),
+  ];
+  // About 3 requests per second per host, the trace's own mix.
+  const span = trace[trace.length - 1]!.arrivalMs;
+  const compress = span / 1000 / (trace.length / 3);
+  const reqs = scheduleRequests(trace, instances, t0, compress, hi + 1, host).filter(
+    (r) => r.tEndMs < t0 + seconds * 1000,
+  );
+  requests += reqs.length;
+  const gpu = simulateReadings(reqs, instances, { idleW: 70, maxW: 700 }, t0, t0 + seconds * 1000);
+  const j = new HostJoiner(fleet.hosts.get(host)!, fleet, settings);
+  const byEnd = [...reqs].sort((a, b) => a.tEndMs - b.tEndMs);
+  let ri = 0;
+  let gi = 0;
+  const energy = [0, 0, 0];
+  for (let s = 1; s <= seconds; s++) {
+    const tMs = t0 + s * 1000;
+    while (gi < gpu.length && gpu[gi]!.tMs <= tMs) j.addPower(gpu[gi++]!, 0, out);
+    ['package-0', 'package-1', 'dram'].forEach((device, k) => {
+      energy[k]! += 150;
+      const c: PowerSample = {
+        kind: 'counter',
+        host,
+        role: k < 2 ? 'cpu' : 'dram',
+        device,
+        tMs,
+        energyJ: energy[k]!,
+        rangeJ: 262_143.32885,
+        source: 'rapl',
+      };
+      j.addPower(c, 0, out);
+    });
+    j.addPower(
+      {
+        kind: 'reading',
+        host,
+        role: 'node',
+        device: 'bmc',
+        tMs,
+        powerW: 3000,
+        averagingMs: 1000,
+        source: 'bmc',
+      },
+      0,
+      out,
+    );
+    while (ri < byEnd.length && byEnd[ri]!.tEndMs <= tMs) j.addRequest(byEnd[ri++]!, 0, out);
+    j.addHeartbeat({ host, stream: 'requests', tMs }, 0);
+    j.advance(0, out);
+    out.requests.length = 0;
+    out.ledger.length = 0;
+  }
+  engines.push(j);
+}
+gc();
+const heapHeld = process.memoryUsage().heapUsed;
+const estimate = engines.reduce((s, j) => s + j.stateBytes(), 0);
+const rss = process.memoryUsage().rss;
+engines.length = 0;
+gc();
+const heapAfterDrop = process.memoryUsage().heapUsed;
+const perHost = (heapHeld - heapAfterDrop) / nHosts;
+const mb = (b: number): string => (b / 1e6).toFixed(2);
+process.stdout.write(
+  `${nHosts} hosts x 8 GPUs, ${seconds / 60} simulated min, H = ${horizonMs / 60_000} min, 1 s windows, ` +
+    `${requests} requests (~${(requests / nHosts / seconds).toFixed(1)}/s per host), 12 power series per host at 1 Hz\n` +
+    `measured: ${mb(perHost)} MB per host retained (heap with engines ${mb(heapHeld - heap0)} MB, after dropping them ${mb(heapAfterDrop - heap0)} MB; RSS ${mb(rss)} MB)\n` +
+    `estimate: ${mb(estimate / nHosts)} MB per host (HostJoiner.stateBytes)\n`,
+);
