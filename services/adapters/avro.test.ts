@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import avro from 'avsc';
 import { AvroCodec, AvroError, rabinFingerprint } from './avro.ts';
@@ -64,4 +65,20 @@ test('garbage and unknown fingerprints are typed errors with reasons', () => {
     () => codec.decode(truncated),
     (e: unknown) => e instanceof AvroError && e.reason === 'malformed-avro',
   );
+});
+
+test('heartbeat v1 data (no source) reads as v2 with an empty source: it vouches for every source', () => {
+  const v1 = avro.Type.forSchema(
+    JSON.parse(
+      readFileSync(new URL('../../schemas/avro/heartbeat.v1.avsc', import.meta.url), 'utf8'),
+    ) as avro.Schema,
+  );
+  const bytes = Buffer.concat([
+    Buffer.from([0xc3, 0x01]),
+    rabinFingerprint(JSON.stringify(v1.schema())),
+    v1.toBuffer({ host: 'h', stream: 'power', tMs: 42 }),
+  ]);
+  const d = new AvroCodec().decode(bytes);
+  assert.equal(d.kind, 'heartbeat');
+  assert.deepEqual({ ...d.value }, { host: 'h', stream: 'power', tMs: 42, source: '' });
 });
