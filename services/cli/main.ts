@@ -17,6 +17,7 @@ Commands:
   collect-requests     publish a JSONL request log to Kafka     (--file F)
   collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
                        (--file F [--host H])
+  scrape               scrape dcgm-exporter / node_exporter targets into Kafka  (--targets F.yaml)
   fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
                        ([--from ISO] [--to ISO] [--format table|json])
   report               print per-query energy and CO2e          ([--from ISO] [--to ISO] [--by facility|model|region|tenant] [--format table|csv|json])
@@ -33,6 +34,7 @@ async function main(argv: string[]): Promise<void> {
     args: rest,
     options: {
       file: { type: 'string' },
+      targets: { type: 'string' },
       host: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -90,6 +92,12 @@ async function main(argv: string[]): Promise<void> {
         values.file,
         values.host ?? null,
       );
+      return;
+    }
+    case 'scrape': {
+      if (!values.targets) throw new JoulestreamError('scrape needs --targets F.yaml');
+      const { runScraper } = await import('../collectors/scrape-main.ts');
+      await runScraper(config, values.targets);
       return;
     }
     case 'fit-kappa': {

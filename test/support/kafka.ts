@@ -23,7 +23,9 @@ export async function readTopic(
       return Promise.resolve();
     },
   });
-  await Promise.race([finished, new Promise((r) => setTimeout(r, timeoutMs))]);
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([finished, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+  clearTimeout(timer);
   await consumer.disconnect();
   return seen;
 }

@@ -1,0 +1,134 @@
+// The Prometheus scraper: polls dcgm-exporter and node_exporter targets, turns their power metrics
+// into samples, publishes them keyed by host with per-source heartbeats, dead-letters what it cannot
+// use, and measures each target's clock offset from its HTTP Date header.
+
+import { AvroCodec, type PowerSampleWire } from '../adapters/avro.ts';
+import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
+import type { Logger } from '../adapters/logger.ts';
+import type { Registry } from '../adapters/metrics.ts';
+import { powerFromScrape, SOURCE, type ScrapeTarget } from './prom-power.ts';
+import { parsePromText } from './prom-text.ts';
+
+const MAX_SCRAPE_BYTES = 16 * 1024 * 1024;
+
+export interface ScraperDeps {
+  publisher: Publisher;
+  topics: Topics;
+  log: Logger;
+  metrics: Registry;
+  timeoutMs?: number;
+  clock?: () => number;
+}
+
+export interface ScrapeResult {
+  published: number;
+  deadLettered: number;
+  clockOffsetMs: number | null;
+}
+
+export class Scraper {
+  private readonly codec = new AvroCodec();
+  private readonly now: () => number;
+  private readonly m;
+
+  constructor(private readonly deps: ScraperDeps) {
+    this.now = deps.clock ?? Date.now;
+    const r = deps.metrics;
+    this.m = {
+      scrapes: r.counter('joulestream_scraper_scrapes_total', 'Scrapes, by target and outcome'),
+      published: r.counter('joulestream_scraper_published_total', 'Power samples published, by target'),
+      dead: r.counter('joulestream_scraper_dead_letters_total', 'Samples dead-lettered, by reason'),
+      offset: r.gauge(
+        'joulestream_scraper_clock_offset_ms',
+        'Target clock minus ours, from its HTTP Date header (1 s resolution)',
+      ),
+      duration: r.gauge('joulestream_scraper_scrape_ms', 'Duration of the last scrape, by target'),
+    };
+  }
+
+  /** One scrape of one target; throws (and counts) when the target cannot be reached. */
+  async scrape(target: ScrapeTarget): Promise<ScrapeResult> {
+    const t0 = this.now();
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(target.url, {
+        signal: AbortSignal.timeout(this.deps.timeoutMs ?? 10_000),
+        headers: { accept: 'text/plain;version=0.0.4' },
+      });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      text = await res.text();
+      if (text.length > MAX_SCRAPE_BYTES) throw new Error(`scrape of ${text.length} bytes is too large`);
+    } catch (err) {
+      this.m.scrapes.inc({ target: target.url, outcome: 'error' });
+      throw new Error(`scrape of ${target.url} failed: ${(err as Error).message}`);
+    }
+    const t1 = this.now();
+    const scrapeMs = Math.round((t0 + t1) / 2);
+    const date = Date.parse(res.headers.get('date') ?? '');
+    const clockOffsetMs = Number.isFinite(date) ? date - scrapeMs : null;
+    if (clockOffsetMs !== null) this.m.offset.set(clockOffsetMs, { target: target.url });
+    this.m.duration.set(t1 - t0, { target: target.url });
+
+    const { samples, rejected } = powerFromScrape(parsePromText(text), target, scrapeMs);
+    const messages: OutMessage[] = samples.map((s: PowerSampleWire) => ({
+      key: s.host,
+      value: this.codec.encode('power', s),
+    }));
+    // Everything this source has for each host up to the scrape is now sent.
+    const newest = new Map<string, number>();
+    for (const s of samples) newest.set(s.host, Math.max(newest.get(s.host) ?? -Infinity, s.tMs));
+    for (const [host, tMs] of newest)
+      messages.push({
+        key: host,
+        value: this.codec.encode('heartbeat', { host, stream: 'power', tMs, source: SOURCE[target.kind] }),
+      });
+    await this.deps.publisher.send(this.deps.topics.power, messages);
+    if (rejected.length > 0) {
+      for (const r of rejected) this.m.dead.inc({ reason: r.reason });
+      this.deps.log.warn({ target: target.url, rejected: rejected.length }, rejected[0]!.message);
+      await this.deps.publisher.send(
+        this.deps.topics.deadletter,
+        rejected.map((r) => ({
+          key: target.host ?? 'unknown',
+          value: this.codec.encode('deadletter', {
+            reason: r.reason,
+            error: r.message,
+            stage: 'scraper',
+            topic: null,
+            partition: null,
+            offset: null,
+            key: null,
+            payload: Buffer.from(r.message),
+            tMs: this.now(),
+          }),
+        })),
+      );
+    }
+    this.m.scrapes.inc({ target: target.url, outcome: 'ok' });
+    this.m.published.inc({ target: target.url }, samples.length);
+    return { published: samples.length, deadLettered: rejected.length, clockOffsetMs };
+  }
+
+  /** Scrapes every target every intervalMs until the signal aborts; a failing target never stops the others. */
+  async run(targets: readonly ScrapeTarget[], intervalMs: number, signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      const started = this.now();
+      await Promise.all(
+        targets.map((t) =>
+          this.scrape(t).catch((err: unknown) =>
+            this.deps.log.warn({ target: t.url }, (err as Error).message),
+          ),
+        ),
+      );
+      const wait = Math.max(0, intervalMs - (this.now() - started));
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
