@@ -17,6 +17,7 @@ Commands:
   collect-requests     publish a JSONL request log to Kafka     (--file F)
   collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
                        (--file F [--host H])
+  receive-otlp         OTLP/HTTP trace receiver for vLLM/SGLang spans (port JOULESTREAM_OTLP_PORT, 4318)
   scrape               scrape dcgm-exporter / node_exporter targets into Kafka  (--targets F.yaml)
   fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
                        ([--from ISO] [--to ISO] [--format table|json])
@@ -92,6 +93,11 @@ async function main(argv: string[]): Promise<void> {
         values.file,
         values.host ?? null,
       );
+      return;
+    }
+    case 'receive-otlp': {
+      const { runOtlpReceiver } = await import('../collectors/otlp-main.ts');
+      await runOtlpReceiver(config, process.env);
       return;
     }
     case 'scrape': {

@@ -83,3 +83,21 @@ test('fleet: host ranges expand; bad references name the path', () => {
     /pue/,
   );
 });
+
+test('fleet: engine instances map to a host and its GPUs, checked against the host', () => {
+  const shipped = { models: [], annualFactors: { FR: 56 } };
+  const base = {
+    facilities: [{ id: 'p', region: 'eu', zone: 'FR', pue: 1.2 }],
+    hosts: [{ id: 'h', facility: 'p', gpuCount: 4 }],
+  };
+  const f = parseFleet({ ...base, instances: [{ id: 'vllm-a', host: 'h', gpus: [0, 1] }] }, shipped);
+  assert.deepEqual(f.instances?.get('vllm-a'), { host: 'h', gpus: [0, 1] });
+  assert.throws(
+    () => parseFleet({ ...base, instances: [{ id: 'x', host: 'nope', gpus: [0] }] }, shipped),
+    /instances\[0\]\.host.*not among hosts/,
+  );
+  assert.throws(
+    () => parseFleet({ ...base, instances: [{ id: 'x', host: 'h', gpus: [4] }] }, shipped),
+    /instances\[0\]\.gpus.*0-3/,
+  );
+});

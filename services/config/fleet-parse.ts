@@ -138,5 +138,19 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
       hosts.set(id, { id, facility, gpuCount, models: hostModels });
     }
   });
-  return { hosts, facilities, zones, models };
+  const instances = new Map<string, { host: string; gpus: number[] }>();
+  if (raw.instances !== undefined && !Array.isArray(raw.instances)) fail('instances', 'must be a list');
+  ((raw.instances as unknown[] | undefined) ?? []).forEach((x, i) => {
+    const p = `instances[${i}]`;
+    if (!isObj(x)) fail(p, 'must be a mapping {id, host, gpus}');
+    const id = str(x, 'id', p);
+    const host = str(x, 'host', p);
+    const spec = hosts.get(host);
+    if (!spec) fail(`${p}.host`, `names ${host}, which is not among hosts`);
+    if (!Array.isArray(x.gpus) || !x.gpus.every((g) => Number.isInteger(g) && g >= 0 && g < spec.gpuCount))
+      fail(`${p}.gpus`, `must list GPU indices of ${host} (0-${spec.gpuCount - 1})`);
+    if (instances.has(id)) fail(p, `repeats instance ${id}`);
+    instances.set(id, { host, gpus: x.gpus as number[] });
+  });
+  return { hosts, facilities, zones, models, instances };
 }

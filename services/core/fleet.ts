@@ -55,6 +55,8 @@ export interface Fleet {
   facilities: ReadonlyMap<string, Facility>;
   zones: ReadonlyMap<string, GridZone>;
   models: ReadonlyMap<string, DeviceModel>;
+  /** Serving-engine instances (OTLP service.instance.id) -> host and GPUs. */
+  instances?: ReadonlyMap<string, { host: string; gpus: readonly number[] }>;
 }
 
 export type CiSource = 'series' | 'annual';

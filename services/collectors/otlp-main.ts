@@ -1,0 +1,53 @@
+// `joulestream receive-otlp`: the OTLP/HTTP trace receiver as a service. Traces on
+// JOULESTREAM_OTLP_PORT (default 4318, OTLP's HTTP port); health and metrics on JOULESTREAM_HTTP_PORT.
+
+import { loadFleet } from '../adapters/fleet-file.ts';
+import { startHttp } from '../adapters/http.ts';
+import { createKafka, ensureTopics, Publisher, topicsFor } from '../adapters/kafka.ts';
+import { createLogger } from '../adapters/logger.ts';
+import { Registry } from '../adapters/metrics.ts';
+import type { Config } from '../config/config.ts';
+import { ConfigError } from '../config/errors.ts';
+import { OtlpReceiver } from './otlp-receiver.ts';
+
+export async function runOtlpReceiver(config: Readonly<Config>, env: NodeJS.ProcessEnv): Promise<void> {
+  const port = Number(env.JOULESTREAM_OTLP_PORT ?? 4318);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new ConfigError('JOULESTREAM_OTLP_PORT must be a port number (0-65535)');
+  const log = createLogger('otlp-receiver', config.logLevel);
+  const fleet = loadFleet(config.fleetFile);
+  const topics = topicsFor(config.kafka.topicPrefix);
+  const kafka = createKafka(config.kafka, log);
+  await ensureTopics(kafka, topics, config.kafka.partitions);
+  const publisher = new Publisher(kafka);
+  await publisher.connect();
+  const metrics = new Registry();
+  const receiver = new OtlpReceiver({
+    publisher,
+    topics,
+    log,
+    metrics,
+    instances: fleet.instances ?? new Map(),
+  });
+  const traces = await receiver.listen(port);
+  let stopping = false;
+  const http = await startHttp(config.httpPort, metrics, {
+    live: () => true,
+    ready: () => (stopping ? { ok: false, reason: 'stopping' } : { ok: true }),
+  });
+  log.info({ port: traces.port, healthPort: http.port }, 'OTLP receiver listening on /v1/traces');
+  await new Promise<void>((resolve) => {
+    const stop = () => {
+      stopping = true;
+      // Stop accepting, let exports in flight finish (their records are then in Kafka), then close.
+      traces.close(() => {
+        void publisher.disconnect().finally(() => {
+          http.close();
+          resolve();
+        });
+      });
+    };
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}

@@ -1,0 +1,205 @@
+// The OTLP/HTTP trace receiver: `POST /v1/traces` in JSON or protobuf, optionally gzipped, as
+// vLLM's `--otlp-traces-endpoint` and any OpenTelemetry collector send it. GenAI spans become
+// request logs on Kafka (keyed by host) before the answer goes out; unusable spans are reported as
+// a partial success and dead-lettered with their reason. When Kafka cannot take the records in
+// time, the answer is 503 with Retry-After, which OTLP exporters retry: upstream waits, nothing
+// is dropped.
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { AvroCodec } from '../adapters/avro.ts';
+import type { Publisher, Topics } from '../adapters/kafka.ts';
+import type { Logger } from '../adapters/logger.ts';
+import type { Registry } from '../adapters/metrics.ts';
+import { mapSpans, type InstanceMap, type OtlpRequest } from './otlp-map.ts';
+import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
+
+const gunzipAsync = promisify(gunzip);
+
+export interface ReceiverDeps {
+  publisher: Publisher;
+  topics: Topics;
+  log: Logger;
+  metrics: Registry;
+  instances: InstanceMap;
+  /** Largest accepted body, compressed or not. */
+  maxBodyBytes?: number;
+  /** How long Kafka may take to acknowledge before the exporter is told to retry. */
+  publishTimeoutMs?: number;
+  /** Exports in flight beyond which new ones are told to retry. */
+  maxInFlight?: number;
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly retryAfterS?: number,
+  ) {
+    super(message);
+  }
+}
+
+export class OtlpReceiver {
+  private readonly codec = new AvroCodec();
+  private inFlight = 0;
+  private readonly m;
+
+  constructor(private readonly deps: ReceiverDeps) {
+    const r = deps.metrics;
+    this.m = {
+      spans: r.counter('joulestream_otlp_spans_total', 'Spans received, by outcome'),
+      exports: r.counter('joulestream_otlp_exports_total', 'Export requests, by HTTP status'),
+      dead: r.counter('joulestream_otlp_dead_letters_total', 'Spans dead-lettered, by reason'),
+    };
+  }
+
+  listen(port: number, host = '0.0.0.0'): Promise<Server & { port: number }> {
+    const server = createServer((req, res) => {
+      void this.handle(req, res);
+    });
+    return new Promise((resolve) => {
+      server.listen(port, host, () => {
+        resolve(Object.assign(server, { port: (server.address() as AddressInfo).port }));
+      });
+    });
+  }
+
+  private async body(req: IncomingMessage): Promise<Buffer> {
+    const max = this.deps.maxBodyBytes ?? 16 * 1024 * 1024;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const c of req as AsyncIterable<Buffer>) {
+      size += c.length;
+      if (size > max) throw new HttpError(413, `body exceeds ${max} bytes`);
+      chunks.push(c);
+    }
+    const raw = Buffer.concat(chunks);
+    const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
+    if (enc === 'identity') return raw;
+    if (enc !== 'gzip') throw new HttpError(415, `content-encoding ${enc} is not supported (use gzip)`);
+    try {
+      return await gunzipAsync(raw, { maxOutputLength: max });
+    } catch (err) {
+      throw new HttpError(400, `gzip body does not decompress: ${(err as Error).message}`);
+    }
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const proto = (req.headers['content-type'] ?? '').startsWith('application/x-protobuf');
+    const reply = (status: number, rejected = 0, message = '', retryAfterS?: number): void => {
+      this.m.exports.inc({ status: String(status) });
+      if (retryAfterS !== undefined) res.setHeader('retry-after', String(retryAfterS));
+      if (status === 200 && proto) {
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+        res.end(encodeTraceResponse(rejected, message));
+        return;
+      }
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify(
+          status === 200
+            ? rejected > 0 || message
+              ? { partialSuccess: { rejectedSpans: String(rejected), errorMessage: message } }
+              : {}
+            : { code: status, message },
+        ),
+      );
+    };
+    try {
+      if ((req.url ?? '').split('?')[0] !== '/v1/traces')
+        throw new HttpError(404, 'only /v1/traces is served');
+      if (req.method !== 'POST') throw new HttpError(405, 'use POST');
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      if (type !== 'application/json' && type !== 'application/x-protobuf')
+        throw new HttpError(
+          415,
+          `content-type ${type || '(none)'}: use application/json or application/x-protobuf`,
+        );
+      if (this.inFlight >= (this.deps.maxInFlight ?? 64))
+        throw new HttpError(503, 'too many exports in flight; retry later', 1);
+      this.inFlight++;
+      try {
+        const body = await this.body(req);
+        let parsed: OtlpRequest;
+        try {
+          parsed = proto ? decodeTraceRequest(body) : (JSON.parse(body.toString('utf8')) as OtlpRequest);
+          if (!parsed || typeof parsed !== 'object') throw new Error('not an object');
+        } catch (err) {
+          throw new HttpError(
+            400,
+            `body is not an OTLP ExportTraceServiceRequest: ${(err as Error).message}`,
+          );
+        }
+        const mapped = mapSpans(parsed, this.deps.instances);
+        this.m.spans.inc({ outcome: 'request' }, mapped.requests.length);
+        this.m.spans.inc({ outcome: 'ignored' }, mapped.ignored);
+        this.m.spans.inc({ outcome: 'rejected' }, mapped.rejected.length);
+        await this.publish(mapped);
+        reply(
+          200,
+          mapped.rejected.length,
+          mapped.rejected.length > 0
+            ? `${mapped.rejected.length} spans rejected; first: ${mapped.rejected[0]!.message}`
+            : '',
+        );
+      } finally {
+        this.inFlight--;
+      }
+    } catch (err) {
+      if (err instanceof HttpError) reply(err.status, 0, err.message, err.retryAfterS);
+      else {
+        this.deps.log.error({ err }, 'OTLP export failed');
+        reply(500, 0, 'internal error');
+      }
+    }
+  }
+
+  private async publish(mapped: ReturnType<typeof mapSpans>): Promise<void> {
+    const { publisher, topics } = this.deps;
+    const timeoutMs = this.deps.publishTimeoutMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new HttpError(503, `Kafka did not acknowledge within ${timeoutMs} ms; retry later`, 5)),
+        timeoutMs,
+      );
+    });
+    const dead = mapped.rejected.map((r) => {
+      this.m.dead.inc({ reason: r.reason });
+      return {
+        key: 'unknown',
+        value: this.codec.encode('deadletter', {
+          reason: r.reason,
+          error: r.message,
+          stage: 'otlp-receiver',
+          topic: null,
+          partition: null,
+          offset: null,
+          key: null,
+          payload: Buffer.from(r.span),
+          tMs: Date.now(),
+        }),
+      };
+    });
+    try {
+      await Promise.race([
+        Promise.all([
+          publisher.send(
+            topics.requests,
+            mapped.requests.map((r) => ({ key: r.host, value: this.codec.encode('request', r) })),
+          ),
+          publisher.send(topics.deadletter, dead),
+        ]),
+        timeout,
+      ]);
+    } catch (err) {
+      if (err instanceof HttpError) throw err;
+      throw new HttpError(503, `Kafka refused the records (${(err as Error).message}); retry later`, 5);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
