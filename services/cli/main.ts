@@ -17,6 +17,7 @@ Commands:
   collect-requests     publish a JSONL request log to Kafka     (--file F)
   collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
                        (--file F [--host H])
+  collect-local        on a GPU host: RAPL sysfs, nvidia-smi and Redfish power into Kafka  (--config F.yaml)
   receive-otlp         OTLP/HTTP trace receiver for vLLM/SGLang spans (port JOULESTREAM_OTLP_PORT, 4318)
   scrape               scrape dcgm-exporter / node_exporter targets into Kafka  (--targets F.yaml)
   fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
@@ -36,6 +37,7 @@ async function main(argv: string[]): Promise<void> {
     options: {
       file: { type: 'string' },
       targets: { type: 'string' },
+      config: { type: 'string' },
       host: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
@@ -93,6 +95,12 @@ async function main(argv: string[]): Promise<void> {
         values.file,
         values.host ?? null,
       );
+      return;
+    }
+    case 'collect-local': {
+      if (!values.config) throw new JoulestreamError('collect-local needs --config F.yaml');
+      const { runLocalCollector } = await import('../collectors/local-collector.ts');
+      await runLocalCollector(config, values.config, process.env);
       return;
     }
     case 'receive-otlp': {

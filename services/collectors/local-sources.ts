@@ -1,0 +1,228 @@
+// Power sources read on the GPU host itself: RAPL through sysfs, NVML through `nvidia-smi` query
+// mode, and the BMC through Redfish. Each returns samples stamped with the source's own reading
+// time; the local collector publishes them with per-source heartbeats.
+
+import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { PowerSampleWire } from '../adapters/avro.ts';
+import { parseCsvHeader, parseCsvRow } from './parse.ts';
+
+const run = promisify(execFile);
+
+export interface PowerSource {
+  /** Source name on the samples and heartbeats (watermarks are kept per source). */
+  readonly name: string;
+  read(nowMs: number): Promise<PowerSampleWire[]>;
+}
+
+/**
+ * RAPL via the powercap sysfs tree: every `intel-rapl:N` zone named `package-N` is a cpu device,
+ * every subzone named `dram` a dram device; `core` and `uncore` are parts of the package and left
+ * out. `energy_uj` wraps at `max_energy_range_uj`, which is sent along so the joiner can unwrap.
+ */
+export class RaplSysfs implements PowerSource {
+  readonly name = 'rapl';
+  constructor(
+    private readonly host: string,
+    private readonly root = '/sys/class/powercap',
+  ) {}
+
+  async read(nowMs: number): Promise<PowerSampleWire[]> {
+    const zones = (await readdir(this.root)).filter((z) => /^intel-rapl:\d+(:\d+)?$/.test(z)).sort();
+    const out: PowerSampleWire[] = [];
+    for (const z of zones) {
+      const dir = join(this.root, z);
+      const name = (await readFile(join(dir, 'name'), 'utf8')).trim();
+      const pkg = /^package-(\d+)$/.exec(name);
+      const socket = z.split(':')[1]!;
+      let role: 'cpu' | 'dram';
+      let device: string;
+      if (pkg) {
+        role = 'cpu';
+        device = `package-${pkg[1]}`;
+      } else if (name === 'dram') {
+        role = 'dram';
+        device = `dram-${socket}`;
+      } else continue;
+      const uj = Number((await readFile(join(dir, 'energy_uj'), 'utf8')).trim());
+      const range = Number((await readFile(join(dir, 'max_energy_range_uj'), 'utf8').catch(() => '')).trim());
+      if (!Number.isFinite(uj)) throw new Error(`${dir}/energy_uj is not a number`);
+      out.push({
+        host: this.host,
+        role,
+        device,
+        tMs: nowMs,
+        kind: 'counter',
+        energyJ: uj / 1e6,
+        rangeJ: Number.isFinite(range) && range > 0 ? range / 1e6 : null,
+        powerW: null,
+        averagingMs: null,
+        source: this.name,
+      });
+    }
+    return out;
+  }
+}
+
+/**
+ * NVML through `nvidia-smi --query-gpu=timestamp,index,power.draw,total_energy_consumption
+ * --format=csv`: the energy counter where the driver offers it (Volta and newer), the power
+ * reading always. `command` is the argv to run (for a different path or a wrapper).
+ */
+export class NvidiaSmi implements PowerSource {
+  readonly name = 'nvml';
+  constructor(
+    private readonly host: string,
+    private readonly command: readonly string[] = ['nvidia-smi'],
+  ) {}
+
+  async read(): Promise<PowerSampleWire[]> {
+    const [cmd, ...args] = this.command;
+    const { stdout } = await run(
+      cmd!,
+      [...args, '--query-gpu=timestamp,index,power.draw,total_energy_consumption', '--format=csv'],
+      { timeout: 10_000 },
+    );
+    const lines = stdout.split('\n').filter((l) => l.trim() !== '');
+    const header = parseCsvHeader(lines[0] ?? '');
+    if (!header.ok) throw new Error(`nvidia-smi output: ${header.message}`);
+    const out: PowerSampleWire[] = [];
+    for (const line of lines.slice(1)) {
+      const row = parseCsvRow(line, header.value, this.host);
+      if (!row.ok) throw new Error(`nvidia-smi output: ${row.message}`);
+      // "[N/A]" energy (older GPUs) leaves only the reading; both carry the nvml source name.
+      out.push(...row.value.map((s) => ({ ...s, source: this.name })));
+    }
+    return out;
+  }
+}
+
+export interface RedfishOptions {
+  /** e.g. https://bmc-01 */
+  baseUrl: string;
+  chassis: string;
+  auth: { kind: 'basic' | 'session'; user: string; password: string } | null;
+  /** PEM CA bundle for the BMC's certificate; or accept any certificate (explicitly). */
+  ca?: string;
+  insecure?: boolean;
+}
+
+interface HttpAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/**
+ * The node's power from its BMC: `Chassis/{id}/EnvironmentMetrics` (`PowerWatts.Reading`, newer
+ * firmware) or `Chassis/{id}/Power` (`PowerControl[0].PowerConsumedWatts`, the older resource).
+ * Basic or session authentication (`SessionService/Sessions`, then `X-Auth-Token`).
+ */
+export class Redfish implements PowerSource {
+  readonly name = 'bmc';
+  private token: string | null = null;
+  private preferOld = false;
+
+  constructor(
+    private readonly host: string,
+    private readonly opts: RedfishOptions,
+  ) {}
+
+  private call(method: string, path: string, body?: unknown): Promise<HttpAnswer> {
+    const url = new URL(path, this.opts.baseUrl);
+    const headers: Record<string, string> = { accept: 'application/json' };
+    const auth = this.opts.auth;
+    if (auth?.kind === 'basic')
+      headers.authorization = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`;
+    if (auth?.kind === 'session' && this.token) headers['x-auth-token'] = this.token;
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    if (payload) headers['content-type'] = 'application/json';
+    const tls = url.protocol === 'https:';
+    return new Promise((resolve, reject) => {
+      const req = (tls ? httpsRequest : httpRequest)(
+        url,
+        {
+          method,
+          headers,
+          timeout: 10_000,
+          ...(tls ? { ca: this.opts.ca, rejectUnauthorized: this.opts.insecure !== true } : {}),
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString(),
+            }),
+          );
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`${method} ${url.href} timed out`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  private async login(): Promise<void> {
+    const auth = this.opts.auth!;
+    const res = await this.call('POST', '/redfish/v1/SessionService/Sessions', {
+      UserName: auth.user,
+      Password: auth.password,
+    });
+    const token = res.headers['x-auth-token'];
+    if (res.status >= 300 || typeof token !== 'string')
+      throw new Error(`Redfish session login to ${this.opts.baseUrl} failed with HTTP ${res.status}`);
+    this.token = token;
+  }
+
+  private async get(path: string): Promise<HttpAnswer> {
+    if (this.opts.auth?.kind === 'session' && !this.token) await this.login();
+    let res = await this.call('GET', path);
+    if (res.status === 401 && this.opts.auth?.kind === 'session') {
+      this.token = null; // the session expired: log in again once
+      await this.login();
+      res = await this.call('GET', path);
+    }
+    return res;
+  }
+
+  async read(nowMs: number): Promise<PowerSampleWire[]> {
+    const base = `/redfish/v1/Chassis/${encodeURIComponent(this.opts.chassis)}`;
+    let watts: number | undefined;
+    if (!this.preferOld) {
+      const env = await this.get(`${base}/EnvironmentMetrics`);
+      if (env.status === 200)
+        watts = (JSON.parse(env.body) as { PowerWatts?: { Reading?: number } }).PowerWatts?.Reading;
+      else if (env.status === 404) this.preferOld = true;
+      else throw new Error(`Redfish ${base}/EnvironmentMetrics: HTTP ${env.status}`);
+    }
+    if (watts === undefined) {
+      const p = await this.get(`${base}/Power`);
+      if (p.status !== 200) throw new Error(`Redfish ${base}/Power: HTTP ${p.status}`);
+      watts = (JSON.parse(p.body) as { PowerControl?: { PowerConsumedWatts?: number }[] }).PowerControl?.[0]
+        ?.PowerConsumedWatts;
+    }
+    if (typeof watts !== 'number' || !Number.isFinite(watts))
+      throw new Error(`Redfish ${this.opts.baseUrl}: no power reading in EnvironmentMetrics or Power`);
+    return [
+      {
+        host: this.host,
+        role: 'node',
+        device: 'bmc',
+        tMs: nowMs,
+        kind: 'reading',
+        energyJ: null,
+        rangeJ: null,
+        powerW: watts,
+        averagingMs: 1000,
+        source: this.name,
+      },
+    ];
+  }
+}
