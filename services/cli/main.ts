@@ -14,7 +14,8 @@ Commands:
                        ([--duration S] [--seed N] [--out DIR] [--database NAME])
   migrate              create the ClickHouse database and apply pending migrations
   joiner               run the windowed joiner (consumes Kafka, writes ClickHouse)
-  collect-requests     publish a JSONL request log to Kafka     (--file F)
+  collect-requests     publish a JSONL request log to Kafka     (--file F [--follow]: tail it across
+                       rotation and truncation, resuming at F.pos after a restart)
   collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
                        (--file F [--host H])
   collect-local        on a GPU host: RAPL sysfs, nvidia-smi and Redfish power into Kafka  (--config F.yaml)
@@ -39,6 +40,7 @@ async function main(argv: string[]): Promise<void> {
       targets: { type: 'string' },
       config: { type: 'string' },
       host: { type: 'string' },
+      follow: { type: 'boolean' },
       from: { type: 'string' },
       to: { type: 'string' },
       by: { type: 'string', default: 'facility' },
@@ -94,6 +96,7 @@ async function main(argv: string[]): Promise<void> {
         command === 'collect-requests' ? 'requests' : 'power',
         values.file,
         values.host ?? null,
+        values.follow === true,
       );
       return;
     }
