@@ -11,7 +11,10 @@ import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import { loadFleet } from '../adapters/fleet-file.ts';
 import type { Config } from '../config/config.ts';
-import { collectPowerCsv, collectPowerJsonl, collectRequestsFile } from '../collectors/file-collectors.ts';
+import { collectPowerJsonl } from '../collectors/file-collectors.ts';
+import { OtlpReceiver } from '../collectors/otlp-receiver.ts';
+import { Scraper } from '../collectors/scraper.ts';
+import { exportSpans, replayingDcgmExporter } from './demo-feeds.ts';
 import { Joiner } from '../joiner/joiner.ts';
 import { conservationTotals, perQueryBy } from '../report/queries.ts';
 import {
@@ -156,12 +159,15 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     arr[Math.floor((t - t0) / 1000)]! += w / 10;
   });
   const csv: string[] = ['timestamp,host,index,power.draw [W]'];
+  // What each GPU reads each second (with its noise): written to power.csv and served as dcgm.
+  const gpuPower: number[][][] = instances.map(() => []);
   for (let s = 0; s < seconds; s++) {
     const ts = t0 + (s + 1) * 1000;
     instances.forEach((inst, k) => {
       const avg = perInstanceSecond.get(k)![s]!;
-      for (const g of inst.gpus)
-        csv.push(`${ts},${inst.host},${g},${(avg * (1 + 0.01 * gaussian(noise))).toFixed(2)}`);
+      const perGpu = inst.gpus.map(() => avg * (1 + 0.01 * gaussian(noise)));
+      gpuPower[k]![s] = perGpu;
+      inst.gpus.forEach((g, i) => csv.push(`${ts},${inst.host},${g},${perGpu[i]!.toFixed(2)}`));
     });
   }
   const hostPowerLines = simulateHostComponents(instances, perInstanceSecond, hosts, t0, seconds, noise);
@@ -225,17 +231,49 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   await publisher.connect();
   const started = Date.now();
   const deps = { publisher, topics, log, metrics: registry, hosts };
-  const [rq, pw, hp] = await Promise.all([
-    collectRequestsFile(reqPath, {
-      ...deps,
-      onProgress: (n) => say(`request collector: ${n} lines published`),
+  // The engines export OTLP spans to the receiver; a dcgm-exporter endpoint is scraped for the
+  // GPUs; RAPL and BMC samples come from the JSONL power collector.
+  const receiver = new OtlpReceiver({
+    publisher,
+    topics,
+    log: log.child({ component: 'otlp-receiver' }),
+    metrics: registry,
+    instances: fleet.instances ?? new Map(),
+  });
+  const otlp = await receiver.listen(0, '127.0.0.1');
+  const dcgm = await replayingDcgmExporter(seconds, (s) => {
+    const ts = t0 + (s + 1) * 1000;
+    const lines = ['# TYPE DCGM_FI_DEV_POWER_USAGE gauge'];
+    instances.forEach((inst, k) => {
+      for (const g of inst.gpus)
+        lines.push(
+          `DCGM_FI_DEV_POWER_USAGE{gpu="${g}",device="nvidia${g}",modelName="NVIDIA H100 80GB HBM3",Hostname="${inst.host}"} ${gpuPower[k]![s]![g - inst.gpus[0]!]!.toFixed(2)} ${ts}`,
+        );
+    });
+    return lines.join('\n') + '\n';
+  });
+  const scraper = new Scraper({
+    publisher,
+    topics,
+    log: log.child({ component: 'scraper' }),
+    metrics: registry,
+  });
+  const [spans, scraped, hp] = await Promise.all([
+    exportSpans(requests, `http://127.0.0.1:${otlp.port}/v1/traces`).then((n) => {
+      say(`OTLP receiver: ${n} spans accepted`);
+      return n;
     }),
-    collectPowerCsv(powerPath, {
-      ...deps,
-      onProgress: (n) => n % 50_000 === 0 && say(`power collector: ${n} lines published`),
-    }),
+    (async () => {
+      let n = 0;
+      while (dcgm.remaining() > 0) n += (await scraper.scrape({ url: dcgm.url, kind: 'dcgm' })).published;
+      say(`scraper: ${n} GPU samples from the dcgm-exporter endpoint`);
+      return n;
+    })(),
     collectPowerJsonl(hostPowerPath, deps),
   ]);
+  otlp.closeAllConnections();
+  otlp.close();
+  dcgm.close();
   // Close the last windows: a final heartbeat on both streams past the end plus the lateness.
   const { AvroCodec } = await import('../adapters/avro.ts');
   const codec = new AvroCodec();
@@ -257,7 +295,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   );
   await publisher.disconnect();
   say(
-    `collectors done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rq.published} requests, ${pw.published + hp.published} power samples, ${rq.deadLettered + pw.deadLettered + hp.deadLettered} dead-lettered`,
+    `collectors done in ${((Date.now() - started) / 1000).toFixed(1)} s: ${spans} requests, ${scraped + hp.published} power samples, ${hp.deadLettered} dead-lettered`,
   );
 
   const reader = createClickHouse(ch, ch.reader, opts.database);
