@@ -111,6 +111,8 @@ start_kafka() {
       || die "formatting Kafka storage failed; see $dir/logs/format.log"
   fi
   say "starting kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT"
+  # Readiness looks for the start line after this point, so a restart does not see the last one.
+  wc -l <"$dir/logs/server.log" 2>/dev/null >"$dir/logs/.ready-from" || echo 0 >"$dir/logs/.ready-from"
   setsid nohup java "${jvm[@]}" -cp "$cp" kafka.Kafka "$dir/server.properties" \
     >"$dir/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
@@ -148,7 +150,9 @@ wait_for() { # name seconds command...
 
 kafka_ready() {
   # The broker logs this line only after the KRaft quorum elected itself and the listeners are up.
-  port_open "$KAFKA_PORT" && grep -q "Kafka Server started" "$STACK/kafka/logs/server.log" 2>/dev/null
+  local from; from=$(cat "$STACK/kafka/logs/.ready-from" 2>/dev/null || echo 0)
+  port_open "$KAFKA_PORT" \
+    && tail -n +"$((from + 1))" "$STACK/kafka/logs/server.log" 2>/dev/null | grep -q "Kafka Server started"
 }
 
 clickhouse_ready() {
@@ -207,10 +211,19 @@ case "$cmd" in
     pid_alive "$STACK/clickhouse/clickhouse.pid" && say "clickhouse: running, http://127.0.0.1:$CH_HTTP_PORT" || say "clickhouse: stopped"
     ;;
   env) print_env ;;
+  kafka-stop) # for outage tests and chaos runs: the broker only, data kept
+    stop_one kafka "$STACK/kafka/kafka.pid"
+    ;;
+  kafka-start)
+    start_kafka
+    wait_for kafka 120 kafka_ready \
+      || die "kafka did not become ready on :$KAFKA_PORT within 120 s; see $STACK/kafka/logs/server.log"
+    say "kafka ready on 127.0.0.1:$KAFKA_PORT"
+    ;;
   reset)
     "$0" down
     rm -rf "$STACK/kafka/data" "$STACK/clickhouse/data" "$STACK/kafka/logs" "$STACK/clickhouse/logs"
     say "local data removed"
     ;;
-  *) die "unknown command '$cmd' (use up, down, status, env or reset)" ;;
+  *) die "unknown command '$cmd' (use up, down, status, env, reset, kafka-stop or kafka-start)" ;;
 esac

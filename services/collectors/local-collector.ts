@@ -14,7 +14,8 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AvroCodec } from '../adapters/avro.ts';
 import { startHttp } from '../adapters/http.ts';
-import { createKafka, ensureTopics, Publisher, topicsFor, type Topics } from '../adapters/kafka.ts';
+import { createKafka, ensureTopics, topicsFor, type Topics } from '../adapters/kafka.ts';
+import { openSender, type Sender } from '../adapters/spool.ts';
 import { createLogger, type Logger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import { secret, type Config, type Env } from '../config/config.ts';
@@ -96,7 +97,7 @@ export class LocalCollector {
 
   constructor(
     private readonly cfg: LocalConfig,
-    private readonly deps: { publisher: Publisher; topics: Topics; log: Logger; metrics: Registry },
+    private readonly deps: { publisher: Sender; topics: Topics; log: Logger; metrics: Registry },
   ) {
     this.m = {
       samples: deps.metrics.counter('joulestream_local_samples_total', 'Samples published, by source'),
@@ -159,10 +160,9 @@ export async function runLocalCollector(config: Readonly<Config>, file: string, 
   const topics = topicsFor(config.kafka.topicPrefix);
   const kafka = createKafka(config.kafka, log);
   await ensureTopics(kafka, topics, config.kafka.partitions);
-  const publisher = new Publisher(kafka);
-  await publisher.connect();
+  const out = await openSender(kafka, config.spool, log);
   const metrics = new Registry();
-  const collector = new LocalCollector(cfg, { publisher, topics, log, metrics });
+  const collector = new LocalCollector(cfg, { publisher: out.sender, topics, log, metrics });
   const stop = new AbortController();
   const http = await startHttp(config.httpPort, metrics, {
     live: () => true,
@@ -175,6 +175,6 @@ export async function runLocalCollector(config: Readonly<Config>, file: string, 
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   await collector.run(stop.signal);
-  await publisher.disconnect();
+  await out.close();
   http.close();
 }

@@ -3,7 +3,8 @@
 
 import { loadFleet } from '../adapters/fleet-file.ts';
 import { startHttp } from '../adapters/http.ts';
-import { createKafka, ensureTopics, Publisher, topicsFor } from '../adapters/kafka.ts';
+import { createKafka, ensureTopics, topicsFor } from '../adapters/kafka.ts';
+import { openSender } from '../adapters/spool.ts';
 import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
@@ -19,11 +20,10 @@ export async function runOtlpReceiver(config: Readonly<Config>, env: NodeJS.Proc
   const topics = topicsFor(config.kafka.topicPrefix);
   const kafka = createKafka(config.kafka, log);
   await ensureTopics(kafka, topics, config.kafka.partitions);
-  const publisher = new Publisher(kafka);
-  await publisher.connect();
+  const out = await openSender(kafka, config.spool, log);
   const metrics = new Registry();
   const receiver = new OtlpReceiver({
-    publisher,
+    publisher: out.sender,
     topics,
     log,
     metrics,
@@ -41,7 +41,7 @@ export async function runOtlpReceiver(config: Readonly<Config>, env: NodeJS.Proc
       stopping = true;
       // Stop accepting, let exports in flight finish (their records are then in Kafka), then close.
       traces.close(() => {
-        void publisher.disconnect().finally(() => {
+        void out.close().finally(() => {
           http.close();
           resolve();
         });

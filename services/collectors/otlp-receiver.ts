@@ -10,8 +10,9 @@ import type { AddressInfo } from 'node:net';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { AvroCodec } from '../adapters/avro.ts';
-import type { Publisher, Topics } from '../adapters/kafka.ts';
+import type { Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
+import { SpoolFullError, type Sender } from '../adapters/spool.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import { mapSpans, type InstanceMap, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
@@ -19,7 +20,7 @@ import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
 const gunzipAsync = promisify(gunzip);
 
 export interface ReceiverDeps {
-  publisher: Publisher;
+  publisher: Sender;
   topics: Topics;
   log: Logger;
   metrics: Registry;
@@ -197,6 +198,7 @@ export class OtlpReceiver {
       ]);
     } catch (err) {
       if (err instanceof HttpError) throw err;
+      if (err instanceof SpoolFullError) throw new HttpError(503, `${err.message}; retry later`, 30);
       throw new HttpError(503, `Kafka refused the records (${(err as Error).message}); retry later`, 5);
     } finally {
       clearTimeout(timer);

@@ -4,7 +4,8 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { startHttp } from '../adapters/http.ts';
-import { createKafka, ensureTopics, Publisher, topicsFor } from '../adapters/kafka.ts';
+import { createKafka, ensureTopics, topicsFor } from '../adapters/kafka.ts';
+import { openSender } from '../adapters/spool.ts';
 import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
@@ -55,10 +56,9 @@ export async function runScraper(config: Readonly<Config>, targetsFile: string):
   const topics = topicsFor(config.kafka.topicPrefix);
   const kafka = createKafka(config.kafka, log);
   await ensureTopics(kafka, topics, config.kafka.partitions);
-  const publisher = new Publisher(kafka);
-  await publisher.connect();
+  const out = await openSender(kafka, config.spool, log);
   const metrics = new Registry();
-  const scraper = new Scraper({ publisher, topics, log, metrics });
+  const scraper = new Scraper({ publisher: out.sender, topics, log, metrics });
   const stop = new AbortController();
   const http = await startHttp(config.httpPort, metrics, {
     live: () => true,
@@ -68,7 +68,7 @@ export async function runScraper(config: Readonly<Config>, targetsFile: string):
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   await scraper.run(targets, intervalMs, stop.signal);
-  await publisher.disconnect();
+  await out.close();
   http.close();
   log.info('scraper stopped');
 }

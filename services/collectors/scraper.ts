@@ -3,8 +3,9 @@
 // use, and measures each target's clock offset from its HTTP Date header.
 
 import { AvroCodec, type PowerSampleWire } from '../adapters/avro.ts';
-import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
+import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
+import type { Sender } from '../adapters/spool.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import { powerFromScrape, SOURCE, type ScrapeTarget } from './prom-power.ts';
 import { parsePromText } from './prom-text.ts';
@@ -12,7 +13,7 @@ import { parsePromText } from './prom-text.ts';
 const MAX_SCRAPE_BYTES = 16 * 1024 * 1024;
 
 export interface ScraperDeps {
-  publisher: Publisher;
+  publisher: Sender;
   topics: Topics;
   log: Logger;
   metrics: Registry;

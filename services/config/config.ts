@@ -34,6 +34,8 @@ export interface Config {
   fleetFile: string;
   httpPort: number;
   logLevel: string;
+  /** Collectors: a local disk buffer for when Kafka is unreachable (null: none). */
+  spool: { dir: string; maxBytes: number } | null;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -210,6 +212,12 @@ export function loadConfig(env: Env): Readonly<Config> {
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
     httpPort: int(env, 'JOULESTREAM_HTTP_PORT', 0, 0, 65535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    spool: env.JOULESTREAM_SPOOL_DIR
+      ? {
+          dir: env.JOULESTREAM_SPOOL_DIR,
+          maxBytes: int(env, 'JOULESTREAM_SPOOL_MAX_MB', 256, 1, 1_000_000) * 1024 * 1024,
+        }
+      : null,
   };
   return deepFreeze(config);
 }

@@ -141,3 +141,21 @@ export async function waitFor<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+/**
+ * Stops and starts the broker of the native stack, for outage tests; null when the endpoints come
+ * from the environment or Docker, where this test process does not own the broker.
+ */
+export async function kafkaControl(): Promise<{
+  stop: () => Promise<void>;
+  start: () => Promise<void>;
+} | null> {
+  await stackEnv();
+  if (chooseStack(process.env, false) !== 'native' || (await dockerAnswers())) return null;
+  const stack = (cmd: string) =>
+    run('bash', [ROOT + 'deploy/native/stack.sh', cmd], { cwd: ROOT, timeout: 180_000 });
+  return {
+    stop: async () => void (await stack('kafka-stop')),
+    start: async () => void (await stack('kafka-start')),
+  };
+}
