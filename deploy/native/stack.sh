@@ -151,8 +151,9 @@ wait_for() { # name seconds command...
 kafka_ready() {
   # The broker logs this line only after the KRaft quorum elected itself and the listeners are up.
   local from; from=$(cat "$STACK/kafka/logs/.ready-from" 2>/dev/null || echo 0)
-  port_open "$KAFKA_PORT" \
-    && tail -n +"$((from + 1))" "$STACK/kafka/logs/server.log" 2>/dev/null | grep -q "Kafka Server started"
+  # awk reads to the end: `tail | grep -q` would die of SIGPIPE and fail under pipefail.
+  port_open "$KAFKA_PORT" && awk -v from="$from" \
+    'NR > from && /Kafka Server started/ { found = 1 } END { exit !found }' "$STACK/kafka/logs/server.log"
 }
 
 clickhouse_ready() {

@@ -30,7 +30,15 @@ export function rabinFingerprint(canonical: string): Buffer {
   return out;
 }
 
-export type RecordKind = 'request' | 'power' | 'heartbeat' | 'deadletter';
+export type RecordKind = 'request' | 'power' | 'heartbeat' | 'deadletter' | 'grid';
+
+export interface GridIntensity {
+  zone: string;
+  tMs: number;
+  gPerKWh: number;
+  source: string;
+  estimated: boolean;
+}
 
 export interface DeadLetter {
   reason: string;
@@ -62,7 +70,8 @@ export type Decoded =
   | { kind: 'request'; value: RequestLog }
   | { kind: 'power'; value: PowerSampleWire }
   | { kind: 'heartbeat'; value: Heartbeat }
-  | { kind: 'deadletter'; value: DeadLetter };
+  | { kind: 'deadletter'; value: DeadLetter }
+  | { kind: 'grid'; value: GridIntensity };
 
 export class AvroError extends Error {
   constructor(
@@ -105,12 +114,14 @@ export class AvroCodec {
       load('heartbeat', 'heartbeat.v1.avsc'),
       load('heartbeat', 'heartbeat.v2.avsc'),
       load('deadletter', 'dead-letter.avsc'),
+      load('grid', 'grid-intensity.avsc'),
     ];
     for (const s of all) this.byFingerprint.set(s.fingerprint.toString('hex'), s);
     this.current.set('request', all[writeRequestVersion - 1]!);
     this.current.set('power', all[2]!);
     this.current.set('heartbeat', all[4]!);
     this.current.set('deadletter', all[5]!);
+    this.current.set('grid', all[6]!);
   }
 
   schemaFor(kind: RecordKind): Schema {
@@ -121,6 +132,7 @@ export class AvroCodec {
   encode(kind: 'power', value: PowerSampleWire): Buffer;
   encode(kind: 'heartbeat', value: Heartbeat): Buffer;
   encode(kind: 'deadletter', value: DeadLetter): Buffer;
+  encode(kind: 'grid', value: GridIntensity): Buffer;
   encode(kind: RecordKind, value: unknown): Buffer {
     const s = this.schemaFor(kind);
     return Buffer.concat([MAGIC, s.fingerprint, s.type.toBuffer(value)]);

@@ -18,6 +18,8 @@ export interface Topics {
   power: string;
   deadletter: string;
   late: string;
+  /** Grid carbon intensity per zone; compacted (the latest value per zone is always kept). */
+  grid: string;
 }
 
 export const topicsFor = (prefix: string): Topics => ({
@@ -25,6 +27,7 @@ export const topicsFor = (prefix: string): Topics => ({
   power: `${prefix}power`,
   deadletter: `${prefix}deadletter`,
   late: `${prefix}late`,
+  grid: `${prefix}grid`,
 });
 
 const LEVEL: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
@@ -70,6 +73,16 @@ export async function ensureTopics(kafka: Kafka, topics: Topics, partitions: num
       { topic: topics.power, numPartitions: partitions },
       { topic: topics.deadletter, numPartitions: 1 },
       { topic: topics.late, numPartitions: 1 },
+      {
+        topic: topics.grid,
+        numPartitions: 1,
+        // Keyed by zone: compaction keeps each zone's latest value however old; a day of history
+        // stays uncompacted for corrections within the horizon.
+        configEntries: [
+          { name: 'cleanup.policy', value: 'compact' },
+          { name: 'min.compaction.lag.ms', value: '86400000' },
+        ],
+      },
     ].filter((t) => !existing.has(t.topic));
     if (wanted.length > 0) {
       await admin.createTopics({

@@ -19,6 +19,8 @@ Commands:
   collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
                        (--file F [--host H])
   collect-local        on a GPU host: RAPL sysfs, nvidia-smi and Redfish power into Kafka  (--config F.yaml)
+  grid-poll            poll Electricity Maps / WattTime into the grid topic      (--config F.yaml)
+  grid-import          publish grid intensities from CSV zone,datetime,g_per_kwh (--file F.csv)
   receive-otlp         OTLP/HTTP trace receiver for vLLM/SGLang spans (port JOULESTREAM_OTLP_PORT, 4318)
   scrape               scrape dcgm-exporter / node_exporter targets into Kafka  (--targets F.yaml)
   fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
@@ -104,6 +106,18 @@ async function main(argv: string[]): Promise<void> {
       if (!values.config) throw new JoulestreamError('collect-local needs --config F.yaml');
       const { runLocalCollector } = await import('../collectors/local-collector.ts');
       await runLocalCollector(config, values.config, process.env);
+      return;
+    }
+    case 'grid-poll': {
+      if (!values.config) throw new JoulestreamError('grid-poll needs --config F.yaml');
+      const { runGridPoller } = await import('../collectors/grid-main.ts');
+      await runGridPoller(config, values.config, process.env);
+      return;
+    }
+    case 'grid-import': {
+      if (!values.file) throw new JoulestreamError('grid-import needs --file F.csv');
+      const { runGridImport } = await import('../collectors/grid-main.ts');
+      await runGridImport(config, values.file);
       return;
     }
     case 'receive-otlp': {

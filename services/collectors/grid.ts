@@ -1,0 +1,149 @@
+// Grid carbon intensity feeds: Electricity Maps and WattTime pollers (their documented response
+// shapes), a CSV importer, all publishing to the compacted grid topic keyed by zone. Parsers are
+// pure; the poller does the HTTP. Location-based accounting needs *average* intensity, so
+// WattTime's marginal signals (MOER) and its percentile index are refused with a reason.
+
+import type { GridIntensity } from '../adapters/avro.ts';
+
+export class GridFeedError extends Error {}
+
+const LB_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000;
+
+interface EmPoint {
+  zone?: string;
+  carbonIntensity?: number | null;
+  datetime?: string;
+  isEstimated?: boolean;
+}
+
+/** Electricity Maps v3 `carbon-intensity/latest` or `carbon-intensity/history`. */
+export function parseElectricityMaps(body: unknown, zone: string): GridIntensity[] {
+  const b = body as EmPoint & { history?: EmPoint[] };
+  const points = Array.isArray(b?.history) ? b.history : [b];
+  const out: GridIntensity[] = [];
+  for (const p of points) {
+    const t = Date.parse(p?.datetime ?? '');
+    const v = p?.carbonIntensity;
+    if (!Number.isFinite(t) || typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue; // gaps are null
+    out.push({ zone, tMs: t, gPerKWh: v, source: 'electricitymaps', estimated: p.isEstimated === true });
+  }
+  if (out.length === 0)
+    throw new GridFeedError(`Electricity Maps answer for ${zone} has no usable carbonIntensity`);
+  return out;
+}
+
+/** WattTime v3 `historical` or `forecast` data with an average-emissions signal. */
+export function parseWattTime(body: unknown, zone: string): GridIntensity[] {
+  const b = body as {
+    data?: { point_time?: string; value?: number }[];
+    meta?: { units?: string; signal_type?: string };
+  };
+  const units = b?.meta?.units ?? '';
+  const signal = b?.meta?.signal_type ?? '';
+  if (units === 'percentile' || /moer/i.test(signal))
+    throw new GridFeedError(
+      `WattTime ${signal || units} for ${zone} is a marginal or relative signal; location-based accounting needs co2_aoer`,
+    );
+  const scale = units === 'lbs_co2_per_mwh' ? LB_PER_MWH_TO_G_PER_KWH : units === 'g_co2_per_kwh' ? 1 : NaN;
+  if (!Number.isFinite(scale)) throw new GridFeedError(`WattTime units "${units}" are not supported`);
+  const out = (b.data ?? [])
+    .map((p) => ({ t: Date.parse(p.point_time ?? ''), v: p.value }))
+    .filter((p): p is { t: number; v: number } => Number.isFinite(p.t) && typeof p.v === 'number' && p.v >= 0)
+    .map((p) => ({ zone, tMs: p.t, gPerKWh: p.v * scale, source: 'watttime', estimated: false }));
+  if (out.length === 0) throw new GridFeedError(`WattTime answer for ${zone} has no data points`);
+  return out;
+}
+
+/** `zone,datetime,g_per_kwh` (datetime ISO 8601 or epoch ms); returns values and per-line errors. */
+export function parseGridCsv(text: string): { values: GridIntensity[]; errors: string[] } {
+  const lines = text.split('\n').map((l) => l.trim());
+  const header = (lines.shift() ?? '').split(',').map((h) => h.trim().toLowerCase());
+  const zi = header.indexOf('zone');
+  const ti = header.indexOf('datetime');
+  const vi = header.indexOf('g_per_kwh');
+  if (zi < 0 || ti < 0 || vi < 0) return { values: [], errors: ['header must have zone,datetime,g_per_kwh'] };
+  const values: GridIntensity[] = [];
+  const errors: string[] = [];
+  lines.forEach((line, i) => {
+    if (line === '' || line.startsWith('#')) return;
+    const c = line.split(',').map((x) => x.trim());
+    const raw = c[ti] ?? '';
+    const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+    const v = Number(c[vi]);
+    const zone = c[zi] ?? '';
+    if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(zone))
+      errors.push(`line ${i + 2}: zone "${zone.slice(0, 40)}" is not a zone id`);
+    else if (!Number.isFinite(t)) errors.push(`line ${i + 2}: datetime "${raw.slice(0, 40)}" is not a time`);
+    else if (!Number.isFinite(v) || v < 0 || v > 3000)
+      errors.push(`line ${i + 2}: g_per_kwh "${c[vi] ?? ''}" is not a plausible intensity (0-3000)`);
+    else values.push({ zone, tMs: t, gPerKWh: v, source: 'csv', estimated: false });
+  });
+  return { values, errors };
+}
+
+export interface GridFeedConfig {
+  electricityMaps?: { baseUrl?: string; zones: string[]; apiKey: string };
+  wattTime?: { baseUrl?: string; regions: Record<string, string>; username: string; password: string };
+}
+
+/** Fetches the latest values of every configured zone; a failing zone never stops the others. */
+export async function pollGrid(
+  cfg: GridFeedConfig,
+  onError: (zone: string, err: Error) => void,
+): Promise<GridIntensity[]> {
+  const out: GridIntensity[] = [];
+  const get = async (url: string, headers: Record<string, string>): Promise<unknown> => {
+    const res = await fetch(url, { headers, signal: AbortSignal.timeout(15_000) });
+    if (!res.ok) throw new GridFeedError(`${new URL(url).host} answered HTTP ${res.status}`);
+    return res.json();
+  };
+  const em = cfg.electricityMaps;
+  if (em) {
+    const base = em.baseUrl ?? 'https://api.electricitymap.org';
+    for (const zone of em.zones) {
+      try {
+        const body = await get(`${base}/v3/carbon-intensity/latest?zone=${encodeURIComponent(zone)}`, {
+          'auth-token': em.apiKey,
+        });
+        out.push(...parseElectricityMaps(body, zone));
+      } catch (err) {
+        onError(zone, err as Error);
+      }
+    }
+  }
+  const wt = cfg.wattTime;
+  if (wt) {
+    const base = wt.baseUrl ?? 'https://api.watttime.org';
+    let token: string | null = null;
+    try {
+      const login = (await get(`${base}/login`, {
+        authorization: `Basic ${Buffer.from(`${wt.username}:${wt.password}`).toString('base64')}`,
+      })) as { token?: string };
+      token = login.token ?? null;
+      if (!token) throw new GridFeedError('WattTime login answered without a token');
+    } catch (err) {
+      for (const zone of Object.values(wt.regions)) onError(zone, err as Error);
+    }
+    if (token) {
+      const end = new Date();
+      const start = new Date(end.getTime() - 3_600_000);
+      for (const [region, zone] of Object.entries(wt.regions)) {
+        try {
+          const q = new URLSearchParams({
+            region,
+            signal_type: 'co2_aoer',
+            start: start.toISOString(),
+            end: end.toISOString(),
+          });
+          const body = await get(`${base}/v3/historical?${q.toString()}`, {
+            authorization: `Bearer ${token}`,
+          });
+          out.push(...parseWattTime(body, zone));
+        } catch (err) {
+          onError(zone, err as Error);
+        }
+      }
+    }
+  }
+  return out;
+}
