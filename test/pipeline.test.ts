@@ -133,6 +133,23 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
 
   const publisher = new Publisher(kafka);
   await publisher.connect();
+  // host-c's zone (US) gets an hourly intensity on the grid topic; FR keeps its annual factor.
+  const gridCodec = new AvroCodec();
+  await publisher.send(topics.grid, [
+    {
+      key: 'US',
+      value: gridCodec.encode('grid', {
+        zone: 'US',
+        tMs: t0 - 60_000,
+        gPerKWh: 400,
+        source: 'csv',
+        estimated: false,
+      }),
+    },
+  ]);
+  await waitFor('the joiner to read the grid value', () =>
+    Promise.resolve(/joulestream_joiner_grid_values_total\{outcome="applied"\} 1/.test(registry.render())),
+  );
   const log = createLogger('test', 'warn');
   const deps = { publisher, topics, log, metrics: registry, hosts };
   const [rq, pw] = await Promise.all([
@@ -176,6 +193,9 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
   assert.ok(Math.abs(Number(a1.facility_j) - 1.5 * Number(a1.it_j)) < 1e-6);
   assert.ok(Math.abs(Number(a1.co2e_location_g) - (Number(a1.facility_j) / 3.6e6) * 56) < 1e-9);
   assert.equal(a1.ci_source, 'annual');
+  const c1 = byId.get('c1')!;
+  assert.equal(c1.ci_source, 'series');
+  assert.ok(Math.abs(Number(c1.co2e_location_g) - (Number(c1.facility_j) / 3.6e6) * 400) < 1e-9);
 
   // Conservation in ClickHouse itself: every ledger row, and request rows against the ledger.
   const [cons] = await (

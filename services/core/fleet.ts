@@ -108,3 +108,16 @@ export function embodiedGPerMs(model: DeviceModel | undefined): number {
 }
 
 export const J_PER_KWH = 3.6e6;
+
+/** The series with one more point (replacing a point at the same time); sorted, never mutated. */
+export function withPoint(series: StepSeries | null, tMs: number, value: number): StepSeries {
+  const t = series ? [...series.tMs] : [];
+  const v = series ? [...series.value] : [];
+  const i = series ? lastIndexAtOrBefore(series, tMs) : -1;
+  if (i >= 0 && t[i] === tMs) v[i] = value;
+  else {
+    t.splice(i + 1, 0, tMs);
+    v.splice(i + 1, 0, value);
+  }
+  return { tMs: t, value: v };
+}

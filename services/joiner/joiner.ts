@@ -15,6 +15,7 @@ import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
+import { GridFeed } from './grid-feed.ts';
 import {
   emptyEmissions,
   HostJoiner,
@@ -88,7 +89,20 @@ export class Joiner {
   private readonly limit;
   private readonly m;
 
+  private readonly grid: GridFeed;
+
   constructor(private readonly deps: JoinerDeps) {
+    // The zones are the joiner's own, so grid values from Kafka can update them in place.
+    const zones = new Map(deps.fleet.zones);
+    this.deps = { ...deps, fleet: { ...deps.fleet, zones } };
+    this.grid = new GridFeed(
+      deps.kafka,
+      deps.topics.grid,
+      zones,
+      deps.log,
+      deps.metrics,
+      deps.config.joiner.groupId,
+    );
     this.now = deps.clock ?? Date.now;
     this.clock = deps.clockBounds ?? { maxPastMs: 7 * 86_400_000, maxFutureMs: 5 * 60_000 };
     this.consumer = this.newConsumer();
@@ -177,6 +191,7 @@ export class Joiner {
 
   async start(): Promise<void> {
     await this.dlq.connect();
+    await this.grid.start();
     this.running = true;
     await this.runConsumer();
     // Idle hosts still need their windows closed when a stream goes quiet: advance on a timer too.
@@ -193,6 +208,7 @@ export class Joiner {
     await this.serial(() => this.flush(null));
     await this.consumer.stop();
     await this.consumer.disconnect();
+    await this.grid.stop();
     await this.dlq.disconnect();
   }
 
