@@ -80,6 +80,9 @@ test('JSON, gzipped JSON and protobuf exports land on the requests topic', async
   assert.ok(first.every((r) => r.tStartMs === 1_700_000_000_250 && r.tFirstTokenMs === 1_700_000_000_500));
   assert.ok(reqs.filter((r) => r.requestId === 'sg-1').every((r) => r.host === 'host-b' && r.gpus[0] === 1));
   assert.match(metrics.render(), /joulestream_otlp_spans_total\{outcome="ignored"\} 3/);
+  // The fixture's spans ended in 2023: the delay gauge shows how far behind (or off) the engine is.
+  const delay = /joulestream_otlp_export_delay_ms\{host="host-a"\} (\d+)/.exec(metrics.render());
+  assert.ok(delay && Number(delay[1]) > Date.now() - 1_700_000_005_000, 'export delay per host');
 });
 
 test('partial success: rejected spans are counted back to the exporter and dead-lettered', async () => {

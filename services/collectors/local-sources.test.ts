@@ -62,7 +62,7 @@ test('nvidia-smi query mode: counters and readings per GPU', async () => {
 });
 
 /** A BMC: sessions, the newer EnvironmentMetrics (optional) and the older Power resource. */
-function bmc(opts: { environmentMetrics: boolean; user: string; password: string }) {
+function bmc(opts: { environmentMetrics: boolean; sensors?: boolean; user: string; password: string }) {
   const tokens = new Set<string>();
   const calls: string[] = [];
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
@@ -91,6 +91,23 @@ function bmc(opts: { environmentMetrics: boolean; user: string; password: string
       return send(200, {
         '@odata.type': '#EnvironmentMetrics.v1_3_0.EnvironmentMetrics',
         PowerWatts: { Reading: 2480.5 },
+      });
+    if (req.url === '/redfish/v1/Chassis/1/Sensors' && opts.sensors)
+      return send(200, {
+        Members: [
+          { '@odata.id': '/redfish/v1/Chassis/1/Sensors/CPU1Temp' },
+          { '@odata.id': '/redfish/v1/Chassis/1/Sensors/TotalPower' },
+        ],
+      });
+    if (req.url === '/redfish/v1/Chassis/1/Sensors/CPU1Temp' && opts.sensors)
+      return send(200, { Id: 'CPU1Temp', ReadingType: 'Temperature', Reading: 61, PhysicalContext: 'CPU' });
+    if (req.url === '/redfish/v1/Chassis/1/Sensors/TotalPower' && opts.sensors)
+      return send(200, {
+        Id: 'TotalPower',
+        ReadingType: 'Power',
+        Reading: 2555,
+        ReadingUnits: 'W',
+        PhysicalContext: 'Chassis',
       });
     if (req.url === '/redfish/v1/Chassis/1/Power')
       return send(200, {
@@ -141,6 +158,25 @@ test('Redfish: EnvironmentMetrics with basic auth; the older Power resource with
   } finally {
     s1.close();
     s2.close();
+  }
+});
+
+test('Redfish: the chassis power sensor in Sensors when EnvironmentMetrics is missing', async () => {
+  const b = bmc({ environmentMetrics: false, sensors: true, user: 'u', password: 'p' });
+  const s = createHttpServer(b.handler);
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  try {
+    const r = new Redfish('h', {
+      baseUrl: `http://127.0.0.1:${(s.address() as AddressInfo).port}`,
+      chassis: '1',
+      auth: { kind: 'basic', user: 'u', password: 'p' },
+    });
+    assert.equal((await r.read(0))[0]!.powerW, 2555);
+    assert.equal((await r.read(1000))[0]!.powerW, 2555);
+    // The sensor is found once, then read directly.
+    assert.equal(b.calls.filter((c) => c.endsWith('/Sensors')).length, 1);
+  } finally {
+    s.close();
   }
 });
 

@@ -119,13 +119,16 @@ interface HttpAnswer {
 
 /**
  * The node's power from its BMC: `Chassis/{id}/EnvironmentMetrics` (`PowerWatts.Reading`, newer
- * firmware) or `Chassis/{id}/Power` (`PowerControl[0].PowerConsumedWatts`, the older resource).
+ * firmware), else the chassis power sensor in `Chassis/{id}/Sensors`, else `Chassis/{id}/Power`
+ * (`PowerControl[0].PowerConsumedWatts`, the older resource).
  * Basic or session authentication (`SessionService/Sessions`, then `X-Auth-Token`).
  */
 export class Redfish implements PowerSource {
   readonly name = 'bmc';
   private token: string | null = null;
-  private preferOld = false;
+  /** Which resource answered last time: skips probing the ones this BMC lacks. */
+  private resource: 'environment' | 'sensor' | 'power' = 'environment';
+  private sensorPath: string | null = null;
 
   constructor(
     private readonly host: string,
@@ -192,15 +195,43 @@ export class Redfish implements PowerSource {
     return res;
   }
 
+  /** The chassis power sensor among `Chassis/{id}/Sensors` (ReadingType Power, chassis context). */
+  private async findSensor(base: string): Promise<string | null> {
+    const col = await this.get(`${base}/Sensors`);
+    if (col.status !== 200) return null;
+    const members = (JSON.parse(col.body) as { Members?: { '@odata.id'?: string }[] }).Members ?? [];
+    for (const m of members) {
+      const path = m['@odata.id'];
+      if (!path) continue;
+      const r = await this.get(path);
+      if (r.status !== 200) continue;
+      const s = JSON.parse(r.body) as { ReadingType?: string; PhysicalContext?: string };
+      if (
+        s.ReadingType === 'Power' &&
+        (s.PhysicalContext === 'Chassis' || s.PhysicalContext === 'PowerSupply')
+      )
+        return path;
+    }
+    return null;
+  }
+
   async read(nowMs: number): Promise<PowerSampleWire[]> {
     const base = `/redfish/v1/Chassis/${encodeURIComponent(this.opts.chassis)}`;
     let watts: number | undefined;
-    if (!this.preferOld) {
+    if (this.resource === 'environment') {
       const env = await this.get(`${base}/EnvironmentMetrics`);
       if (env.status === 200)
         watts = (JSON.parse(env.body) as { PowerWatts?: { Reading?: number } }).PowerWatts?.Reading;
-      else if (env.status === 404) this.preferOld = true;
+      else if (env.status === 404) this.resource = 'sensor';
       else throw new Error(`Redfish ${base}/EnvironmentMetrics: HTTP ${env.status}`);
+    }
+    if (watts === undefined && this.resource === 'sensor') {
+      this.sensorPath ??= await this.findSensor(base);
+      if (this.sensorPath) {
+        const r = await this.get(this.sensorPath);
+        if (r.status !== 200) throw new Error(`Redfish ${this.sensorPath}: HTTP ${r.status}`);
+        watts = (JSON.parse(r.body) as { Reading?: number }).Reading;
+      } else this.resource = 'power';
     }
     if (watts === undefined) {
       const p = await this.get(`${base}/Power`);

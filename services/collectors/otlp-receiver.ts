@@ -54,6 +54,10 @@ export class OtlpReceiver {
       spans: r.counter('joulestream_otlp_spans_total', 'Spans received, by outcome'),
       exports: r.counter('joulestream_otlp_exports_total', 'Export requests, by HTTP status'),
       dead: r.counter('joulestream_otlp_dead_letters_total', 'Spans dead-lettered, by reason'),
+      delay: r.gauge(
+        'joulestream_otlp_export_delay_ms',
+        'Receipt time minus the newest span end in the last export, by host: export delay plus clock offset (negative: the engine clock is ahead)',
+      ),
     };
   }
 
@@ -135,6 +139,11 @@ export class OtlpReceiver {
           );
         }
         const mapped = mapSpans(parsed, this.deps.instances);
+        const received = Date.now();
+        const newest = new Map<string, number>();
+        for (const r of mapped.requests)
+          newest.set(r.host, Math.max(newest.get(r.host) ?? -Infinity, r.tEndMs));
+        for (const [host, t] of newest) this.m.delay.set(received - t, { host });
         this.m.spans.inc({ outcome: 'request' }, mapped.requests.length);
         this.m.spans.inc({ outcome: 'ignored' }, mapped.ignored);
         this.m.spans.inc({ outcome: 'rejected' }, mapped.rejected.length);
