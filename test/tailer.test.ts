@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { createKafka, ensureTopics, topicsFor } from '../services/adapters/kafka.ts';
 import { createLogger } from '../services/adapters/logger.ts';
@@ -12,14 +12,16 @@ import { loadConfig, type Env } from '../services/config/config.ts';
 import { readTopic } from './support/kafka.ts';
 import { isolatedEnv } from './support/stack.ts';
 
+// The gateway's own key names (rid, node, t0, t1), mapped by a --fields file.
 const line = (id: string) =>
-  JSON.stringify({ request_id: id, host: 'host-a', gpus: [0], model: 'm', start_ms: 1000, end_ms: 2000 }) +
-  '\n';
+  JSON.stringify({ rid: id, node: 'host-a', gpus: [0], model: 'm', t0: 1000, t1: 2000 }) + '\n';
 
 async function follow(env: Env, file: string, untilLines: () => boolean): Promise<void> {
+  const fields = join(dirname(file), 'fields.yaml');
+  writeFileSync(fields, 'requestId: rid\nhost: node\ntStartMs: t0\ntEndMs: t1\n');
   const child = spawn(
     process.execPath,
-    ['bin/joulestream.js', 'collect-requests', '--file', file, '--follow'],
+    ['bin/joulestream.js', 'collect-requests', '--file', file, '--follow', '--fields', fields],
     {
       env: { ...process.env, ...env },
       stdio: 'ignore',

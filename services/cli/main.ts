@@ -15,7 +15,8 @@ Commands:
   migrate              create the ClickHouse database and apply pending migrations
   joiner               run the windowed joiner (consumes Kafka, writes ClickHouse)
   collect-requests     publish a JSONL request log to Kafka     (--file F [--follow]: tail it across
-                       rotation and truncation, resuming at F.pos after a restart)
+                       rotation and truncation, resuming at F.pos after a restart;
+                       [--fields map.yaml]: the log's own key names, e.g. requestId: rid)
   collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
                        (--file F [--host H])
   collect-local        on a GPU host: RAPL sysfs, nvidia-smi and Redfish power into Kafka  (--config F.yaml)
@@ -43,6 +44,7 @@ async function main(argv: string[]): Promise<void> {
       config: { type: 'string' },
       host: { type: 'string' },
       follow: { type: 'boolean' },
+      fields: { type: 'string' },
       from: { type: 'string' },
       to: { type: 'string' },
       by: { type: 'string', default: 'facility' },
@@ -99,6 +101,7 @@ async function main(argv: string[]): Promise<void> {
         values.file,
         values.host ?? null,
         values.follow === true,
+        values.fields ?? null,
       );
       return;
     }

@@ -10,7 +10,9 @@ import {
 } from '../adapters/kafka.ts';
 import { createLogger, type Logger } from '../adapters/logger.ts';
 import { ConfigError } from '../config/errors.ts';
-import { parseRequestLine } from './parse.ts';
+import { DEFAULT_FIELDS, parseFieldMap, parseRequestLine, type RequestFieldMap } from './parse.ts';
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { Tailer } from './tailer.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
@@ -21,13 +23,14 @@ async function followRequests(
   file: string,
   deps: { publisher: Publisher; topics: Topics; log: Logger },
   positionFile: string,
+  fields: RequestFieldMap,
 ): Promise<void> {
   const codec = new AvroCodec();
   const tailer = new Tailer(file, positionFile, async (lines) => {
     const requests: OutMessage[] = [];
     const dead: OutMessage[] = [];
     for (const line of lines) {
-      const p = parseRequestLine(line);
+      const p = parseRequestLine(line, fields);
       if (p.ok) requests.push({ key: p.value.host, value: codec.encode('request', p.value) });
       else {
         deps.log.warn({ reason: p.reason }, p.message);
@@ -68,7 +71,20 @@ export async function runFileCollector(
   file: string,
   host: string | null,
   follow = false,
+  fieldsFile: string | null = null,
 ): Promise<void> {
+  let fields = DEFAULT_FIELDS;
+  if (fieldsFile) {
+    let raw: unknown;
+    try {
+      raw = parseYaml(readFileSync(fieldsFile, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`fields file ${fieldsFile}: ${(err as Error).message}`);
+    }
+    const f = parseFieldMap(raw, fieldsFile);
+    if (!f.ok) throw new ConfigError(f.message);
+    fields = f.value;
+  }
   const log = createLogger(`collect-${stream}`, config.logLevel);
   const fleet = loadFleet(config.fleetFile);
   const topics = topicsFor(config.kafka.topicPrefix);
@@ -79,14 +95,14 @@ export async function runFileCollector(
   try {
     if (follow) {
       if (stream !== 'requests') throw new ConfigError('--follow is for request logs (collect-requests)');
-      await followRequests(file, { publisher, topics, log }, `${file}.pos`);
+      await followRequests(file, { publisher, topics, log }, `${file}.pos`, fields);
       return;
     }
     const deps = { publisher, topics, log, metrics: new Registry(), hosts: [...fleet.hosts.keys()] };
     // JSONL power files are RAPL/BMC-style samples; anything else is nvidia-smi CSV.
     const res =
       stream === 'requests'
-        ? await collectRequestsFile(file, deps)
+        ? await collectRequestsFile(file, deps, fields)
         : /\.jsonl?$/i.test(file)
           ? await collectPowerJsonl(file, deps)
           : await collectPowerCsv(file, deps, host);

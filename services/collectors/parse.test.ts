@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseCsvHeader, parseCsvRow, parsePowerLine, parseRequestLine } from './parse.ts';
+import { parseCsvHeader, parseCsvRow, parseFieldMap, parsePowerLine, parseRequestLine } from './parse.ts';
 
 test('JSONL request lines map to request logs', () => {
   const p = parseRequestLine(
@@ -76,4 +76,13 @@ test('bad JSONL power lines get reasons', () => {
     reason('{"t_ms":1,"host":"h","role":"cpu","power_w":' + '1'.repeat(70_000) + '}'),
     'oversized',
   );
+});
+
+test('field maps rename the keys a gateway uses; unknown names are refused', () => {
+  const f = parseFieldMap({ requestId: 'rid', tStartMs: 'ts' }, 'map.yaml');
+  assert.ok(f.ok);
+  const p = parseRequestLine('{"rid":"x","host":"h","ts":1000,"end_ms":2000}', f.value);
+  assert.ok(p.ok && p.value.requestId === 'x' && p.value.tStartMs === 1000);
+  const bad = parseFieldMap({ requestID: 'rid' }, 'map.yaml');
+  assert.ok(!bad.ok && /unknown field requestID/.test(bad.message));
 });

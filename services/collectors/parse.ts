@@ -263,3 +263,23 @@ export function parsePowerLine(line: string): Parsed<PowerSampleWire> {
   }
   return bad('invalid-field', 'line has none of energy_uj, energy_j, power_w');
 }
+
+/**
+ * A field mapping from a config file: `{ requestId: rid, tStartMs: ts_start, ... }`, our names on
+ * the left, the log's on the right; unnamed fields keep the defaults (request_id, start_ms, ...).
+ */
+export function parseFieldMap(raw: unknown, where: string): Parsed<RequestFieldMap> {
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    return bad('invalid-field', `${where}: expected a mapping of field names`);
+  const out: RequestFieldMap = { ...DEFAULT_FIELDS };
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    if (!(k in DEFAULT_FIELDS))
+      return bad(
+        'invalid-field',
+        `${where}: unknown field ${k}; known: ${Object.keys(DEFAULT_FIELDS).join(', ')}`,
+      );
+    if (typeof v !== 'string' || v === '') return bad('invalid-field', `${where}: ${k} must name a JSON key`);
+    out[k as keyof RequestFieldMap] = v;
+  }
+  return { ok: true, value: out };
+}
