@@ -30,7 +30,13 @@ export interface ClickHouseConfig {
 export interface Config {
   kafka: KafkaConfig;
   clickhouse: ClickHouseConfig;
-  joiner: JoinerSettings & { groupId: string; maxBatchRows: number; insertConcurrency: number };
+  joiner: JoinerSettings & {
+    groupId: string;
+    maxBatchRows: number;
+    insertConcurrency: number;
+    /** How long the group waits for a silent member before giving its partitions to others. */
+    sessionTimeoutMs: number;
+  };
   fleetFile: string;
   httpPort: number;
   logLevel: string;
@@ -208,6 +214,7 @@ export function loadConfig(env: Env): Readonly<Config> {
       attributionCacheWindows: int(env, 'JOULESTREAM_ATTRIBUTION_CACHE_WINDOWS', 256, 8, 100_000),
       maxBatchRows: int(env, 'JOULESTREAM_MAX_BATCH_ROWS', 20_000, 1, 1_000_000),
       insertConcurrency: int(env, 'JOULESTREAM_INSERT_CONCURRENCY', 2, 1, 64),
+      sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
     httpPort: int(env, 'JOULESTREAM_HTTP_PORT', 0, 0, 65535),

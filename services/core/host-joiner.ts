@@ -523,7 +523,7 @@ export class HostJoiner {
   }
 
   private ledgerRows(w: number, att: WindowAttribution): LedgerRow[] {
-    const version = this.revisions.get(w) ?? 1;
+    const version = this.versionOf(w);
     const flags = this.idleFlags.get(w) ?? [];
     const active = this.windowRequests.get(w)?.size ?? 0;
     return att.ledger.map((e) => ({
@@ -546,7 +546,7 @@ export class HostJoiner {
     let annual = 0;
     const flags = new Set<string>();
     for (const w of this.windowsOf(r.tStartMs, r.tEndMs)) {
-      version += this.revisions.get(w) ?? 0;
+      if (this.revisions.has(w)) version += this.versionOf(w);
       for (const f of this.idleFlags.get(w) ?? []) flags.add(f);
       const c: Contribution | undefined = this.attribution(w).contributions.get(r.requestId);
       if (!c) continue;
@@ -630,6 +630,36 @@ export class HostJoiner {
   /** Hands fit-kappa the closed windows still inside the horizon (the end of a replay). */
   observeRemaining(): void {
     for (const w of [...this.revisions.keys()].sort((a, b) => a - b)) this.observe(w);
+  }
+
+  /**
+   * A window's version is the number of distinct records behind it: its requests and every power
+   * sample from the gap rules' reach before it up to its end (decision record 0011). It depends only
+   * on which records exist, not on when they arrived; a correction always adds one, so versions
+   * only grow; a replay that re-reads the same records after a restart or a rebalance reproduces
+   * the same number, so its rows tie with what is stored; a rebuild that lacks records has a lower
+   * version and cannot replace the complete row.
+   */
+  private versionOf(w: number): number {
+    const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
+    const from = w - reach;
+    const to = w + this.w;
+    let n = this.windowRequests.get(w)?.size ?? 0;
+    const countIn = (list: PowerSample[]): number => {
+      const first = (t: number): number => {
+        let lo = 0;
+        let hi = list.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (list[mid]!.tMs < t) lo = mid + 1;
+          else hi = mid;
+        }
+        return lo;
+      };
+      return first(to + 1) - first(from);
+    };
+    for (const d of this.devices.values()) n += countIn(d.counters) + countIn(d.readings);
+    return n;
   }
 
   /** Approximate retained state, for the state-bound metric and the docs' per-host figure. */

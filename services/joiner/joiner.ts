@@ -76,6 +76,8 @@ export class Joiner {
   private readonly codec = new AvroCodec();
   private readonly hosts = new Map<string, HostJoiner>();
   private readonly tracks = new Map<string, PartitionTrack>();
+  /** The partition each host's records arrive on (the same for both topics: co-partitioned). */
+  private readonly hostPartition = new Map<string, number>();
   private consumer: Consumer;
   private readonly dlq: Publisher;
   private pending = emptyEmissions();
@@ -151,8 +153,10 @@ export class Joiner {
   private newConsumer(): Consumer {
     return this.deps.kafka.consumer({
       groupId: this.deps.config.joiner.groupId,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: this.deps.config.joiner.sessionTimeoutMs,
+      // A rebalance waits this long for members to rejoin; a killed one never does.
+      rebalanceTimeout: 2 * this.deps.config.joiner.sessionTimeoutMs,
+      heartbeatInterval: Math.min(3000, Math.floor(this.deps.config.joiner.sessionTimeoutMs / 3)),
       maxBytesPerPartition: 4 * 1024 * 1024,
     });
   }
@@ -164,6 +168,16 @@ export class Joiner {
     await consumer.subscribe({ topics: [topics.requests, topics.power], fromBeginning: true });
     consumer.on(consumer.events.REBALANCING, () => {
       this.deps.log.info('rebalancing');
+    });
+    // After a rebalance, hosts on partitions this member no longer owns are dropped: what they
+    // emitted is already durable (rows are inserted before offsets are committed), and the new owner
+    // rebuilds them from the committed offsets with the same versions (decision record 0011).
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      const owned = new Set(e.payload.memberAssignment[this.deps.topics.requests] ?? []);
+      void this.serial(() => {
+        this.dropUnowned(owned);
+        return Promise.resolve();
+      });
     });
     // kafkajs restarts itself after retriable errors only. After a non-retriable one (say, the
     // group evicted this member after a long stall) start a fresh consumer: it resumes from the
@@ -226,6 +240,22 @@ export class Joiner {
     return run;
   }
 
+  /** Forgets hosts and offset tracks of partitions outside `owned`. */
+  private dropUnowned(owned: ReadonlySet<number>): void {
+    let dropped = 0;
+    for (const [host, partition] of this.hostPartition) {
+      if (owned.has(partition)) continue;
+      this.hosts.delete(host);
+      this.hostPartition.delete(host);
+      dropped++;
+    }
+    for (const k of [...this.tracks.keys()]) {
+      if (!owned.has(Number(k.split('\u0000')[1]))) this.tracks.delete(k);
+    }
+    if (dropped > 0)
+      this.deps.log.info({ dropped, owned: [...owned] }, 'dropped hosts of revoked partitions');
+  }
+
   private host(id: string): HostJoiner {
     let h = this.hosts.get(id);
     if (!h) {
@@ -283,7 +313,10 @@ export class Joiner {
         this.m.consumed.inc({ topic });
         const host = this.ingest(topic, partition, offset, msg.key, msg.value, now);
         track.push(offset, host?.id ?? null, host?.tMs ?? 0);
-        if (host) touched.add(host.id);
+        if (host) {
+          touched.add(host.id);
+          this.hostPartition.set(host.id, partition);
+        }
         payload.resolveOffset(msg.offset);
       }
       const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
