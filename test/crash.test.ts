@@ -10,6 +10,7 @@ import { createLogger } from '../services/adapters/logger.ts';
 import { loadConfig, type Env } from '../services/config/config.ts';
 import { llama8b, rng, scheduleRequests, simulateReadings } from '../services/sim/fleet-sim.ts';
 import { isolatedEnv, waitFor } from './support/stack.ts';
+import { readingMessage, requestMessage } from './support/wire.ts';
 
 const startJoiner = (env: Env): ChildProcess =>
   spawn(process.execPath, ['bin/joulestream.js', 'joiner'], {
@@ -103,35 +104,15 @@ test('SIGKILL ten times at random moments: the same final rows as one clean run'
       const chunk = samples.slice(i, i + 24);
       const until = chunk[chunk.length - 1]!.tMs;
       const reqs = [];
-      while (ri < byEnd.length && byEnd[ri]!.tEndMs <= until) {
-        const { instance: _i, trueDynamicJ: _t, ...q } = byEnd[ri++]!;
-        reqs.push({ key: q.host, value: codec.encode('request', q) });
-      }
+      while (ri < byEnd.length && byEnd[ri]!.tEndMs <= until) reqs.push(requestMessage(codec, byEnd[ri++]!));
       await publisher.send(topics.requests, reqs);
       await new Promise((res) => setTimeout(res, 400));
       await publisher.send(
         topics.power,
-        chunk.map((s) => ({
-          key: s.host,
-          value: codec.encode('power', {
-            host: s.host,
-            role: s.role,
-            device: s.device,
-            tMs: s.tMs,
-            kind: 'reading',
-            energyJ: null,
-            rangeJ: null,
-            powerW: s.kind === 'reading' ? s.powerW : null,
-            averagingMs: 1000,
-            source: 'nvml',
-          }),
-        })),
+        chunk.map((s) => readingMessage(codec, s, 'nvml')),
       );
     }
-    const rest = byEnd.slice(ri).map(({ instance: _i, trueDynamicJ: _t, ...q }) => ({
-      key: q.host,
-      value: codec.encode('request', q),
-    }));
+    const rest = byEnd.slice(ri).map((q) => requestMessage(codec, q));
     await publisher.send(topics.requests, rest);
     for (const stream of ['requests', 'power'] as const)
       await publisher.send(

@@ -11,6 +11,7 @@ import { loadConfig } from '../services/config/config.ts';
 import type { KappaFit } from '../services/core/kappa-fit.ts';
 import { llama70bTp4, scheduleRequests, simulateReadings } from '../services/sim/fleet-sim.ts';
 import { isolatedEnv } from './support/stack.ts';
+import { readingMessage, requestMessage } from './support/wire.ts';
 
 const run = promisify(execFile);
 
@@ -39,28 +40,11 @@ test('joulestream fit-kappa recovers a simulated GPU kappa from Kafka', async ()
   await publisher.connect();
   await publisher.send(
     topics.requests,
-    requests.map(({ instance: _i, trueDynamicJ: _t, ...r }) => ({
-      key: r.host,
-      value: codec.encode('request', r),
-    })),
+    requests.map((r) => requestMessage(codec, r)),
   );
   await publisher.send(
     topics.power,
-    samples.map((s) => ({
-      key: s.host,
-      value: codec.encode('power', {
-        host: s.host,
-        role: s.role,
-        device: s.device,
-        tMs: s.tMs,
-        kind: 'reading',
-        energyJ: null,
-        rangeJ: null,
-        powerW: s.kind === 'reading' ? s.powerW : null,
-        averagingMs: 1000,
-        source: 'sim',
-      }),
-    })),
+    samples.map((s) => readingMessage(codec, s, 'sim')),
   );
   // A record fit-kappa must skip, not choke on.
   await publisher.send(topics.power, [{ key: 'host-a', value: Buffer.from('not avro') }]);

@@ -146,6 +146,18 @@ const sameRequest = (a: RequestLog, b: RequestLog): boolean =>
   a.gpus.length === b.gpus.length &&
   a.gpus.every((g, i) => g === b.gpus[i]);
 
+/** Index of the first sample at or after tMs in a time-sorted list. */
+function firstSampleAtOrAfter(list: readonly PowerSample[], tMs: number): number {
+  let lo = 0;
+  let hi = list.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (list[mid]!.tMs < tMs) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function insertSorted(list: PowerSample[], s: PowerSample): boolean {
   let lo = 0;
   let hi = list.length;
@@ -463,16 +475,7 @@ export class HostJoiner {
    */
   private samplesNear(samples: PowerSample[], w: number): PowerSample[] {
     const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
-    const firstAtOrAfter = (tMs: number): number => {
-      let lo = 0;
-      let hi = samples.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (samples[mid]!.tMs < tMs) lo = mid + 1;
-        else hi = mid;
-      }
-      return lo;
-    };
+    const firstAtOrAfter = (tMs: number): number => firstSampleAtOrAfter(samples, tMs);
     const inside = firstAtOrAfter(w);
     const start = Math.max(0, firstAtOrAfter(w - reach) - 1, inside - 3);
     const after = firstAtOrAfter(w + this.w);
@@ -645,19 +648,8 @@ export class HostJoiner {
     const from = w - reach;
     const to = w + this.w;
     let n = this.windowRequests.get(w)?.size ?? 0;
-    const countIn = (list: PowerSample[]): number => {
-      const first = (t: number): number => {
-        let lo = 0;
-        let hi = list.length;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (list[mid]!.tMs < t) lo = mid + 1;
-          else hi = mid;
-        }
-        return lo;
-      };
-      return first(to + 1) - first(from);
-    };
+    const countIn = (list: PowerSample[]): number =>
+      firstSampleAtOrAfter(list, to + 1) - firstSampleAtOrAfter(list, from);
     for (const d of this.devices.values()) n += countIn(d.counters) + countIn(d.readings);
     return n;
   }
