@@ -14,6 +14,7 @@ import { Publisher, type Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
+import { JoulestreamError } from '../config/errors.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { GridFeed } from './grid-feed.ts';
 import {
@@ -27,6 +28,8 @@ import type { PowerSample } from '../core/types.ts';
 import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
 
 const MAX_RECORD_BYTES = 64 * 1024;
+/** How long a graceful stop keeps retrying the last inserts. */
+const STOP_FLUSH_MS = 15_000;
 
 /** Offsets of one partition in consumption order, with what each record is about. */
 class PartitionTrack {
@@ -92,6 +95,7 @@ export class Joiner {
   private readonly m;
 
   private readonly grid: GridFeed;
+  private stopDeadline: number | null = null;
 
   constructor(private readonly deps: JoinerDeps) {
     // The zones are the joiner's own, so grid values from Kafka can update them in place.
@@ -218,8 +222,13 @@ export class Joiner {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.running = false;
-    // Flush and commit while the group is still joined; kafkajs cannot commit after stop().
-    await this.serial(() => this.flush(null));
+    // Flush and commit while the group is still joined; kafkajs cannot commit after stop(). If
+    // ClickHouse keeps refusing, give up after the deadline without committing: the records are
+    // read again on the next start and give the same rows (decision record 0011).
+    this.stopDeadline = Date.now() + STOP_FLUSH_MS;
+    await this.serial(() => this.flush(null)).catch((err: unknown) =>
+      this.deps.log.warn({ err: (err as Error).message }, 'stopping without a final flush'),
+    );
     await this.consumer.stop();
     await this.consumer.disconnect();
     await this.grid.stop();
@@ -476,6 +485,10 @@ export class Joiner {
           { table, rows: rows.length, attempt, delayMs: Math.round(delay), err: (err as Error).message },
           'ClickHouse insert failed; retrying',
         );
+        if (this.stopDeadline !== null && Date.now() + delay > this.stopDeadline)
+          throw new JoulestreamError(
+            `stopping while ${this.lastError}; uncommitted records are replayed on restart`,
+          );
         await new Promise((r) => setTimeout(r, delay));
       }
     }
