@@ -177,7 +177,10 @@ export class HostJoiner {
   private readonly requests = new Map<string, RequestLog>();
   /** Window start -> ids of requests whose span overlaps the window. */
   private readonly windowRequests = new Map<number, Set<string>>();
-  /** Window start -> revision of its content (1 at close, +1 per correction). */
+  /**
+   * Closed windows still correctable, with how often each was re-attributed (diagnostics only: row
+   * versions come from versionOf, decision record 0011).
+   */
   private readonly revisions = new Map<number, number>();
   private readonly cache = new Map<number, WindowAttribution>();
   /** Closed windows that late records changed, re-attributed at the next advance. */
