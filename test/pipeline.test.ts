@@ -227,4 +227,8 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
   const m = registry.render();
   assert.match(m, /joulestream_joiner_dead_letters_total\{reason="unknown-host"\} 1/);
   assert.match(m, /joulestream_joiner_dead_letters_total\{reason="invalid-power"\} 1/);
+  // The operational gauges the joiner exports, with values.
+  for (const g of ['consumer_lag{', 'windows{state="held"}', 'state_bytes', 'backlog_rows', 'paused'])
+    assert.ok(m.includes(`joulestream_joiner_${g}`), `metric ${g}`);
+  assert.match(m, /joulestream_joiner_paused 0/);
 });

@@ -1,12 +1,16 @@
 #!/bin/bash
-# Runs once in the ClickHouse container's first start: the writer may insert and select, the
-# reader may only select (readonly=2 still lets clients set per-query formats).
+# Runs once in the ClickHouse container's first start: the writer may insert into its tables and
+# select, the reader may only select (readonly=2 still lets clients set per-query formats).
 set -euo pipefail
 W=$(cat /run/secrets/clickhouse_writer)
 R=$(cat /run/secrets/clickhouse_reader)
 clickhouse client --user "$CLICKHOUSE_USER" --password "$(cat /run/secrets/clickhouse_admin)" --multiquery <<SQL
 CREATE USER IF NOT EXISTS joulestream_writer IDENTIFIED WITH sha256_password BY '${W}';
 CREATE USER IF NOT EXISTS joulestream_reader IDENTIFIED WITH sha256_password BY '${R}' SETTINGS readonly = 2;
-GRANT INSERT, SELECT ON joulestream.* TO joulestream_writer;
+-- The writer inserts into the pipeline's own tables only, and reads (rollups recompute from rows);
+-- it can drop, alter or create nothing. Grants name tables before migrations create them.
+GRANT INSERT ON joulestream.request_energy TO joulestream_writer;
+GRANT INSERT ON joulestream.host_ledger TO joulestream_writer;
+GRANT SELECT ON joulestream.* TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_reader;
 SQL

@@ -7,6 +7,11 @@
 #   deploy/native/stack.sh status   say what runs where
 #   deploy/native/stack.sh env      print the environment the services need (source it)
 #   deploy/native/stack.sh reset    stop and delete all local data
+#   deploy/native/stack.sh kafka-stop|kafka-start|clickhouse-stop|clickhouse-start
+#                                   one server only, data kept (outage tests and chaos runs)
+#
+# Kafka also listens with SASL/SCRAM in clear (:19094) and over TLS (:19095) with a local CA, so
+# clients' security settings can be proven against a real broker; the services use PLAINTEXT.
 #
 # If KAFKA_BROKERS and CLICKHOUSE_URL are both set, nothing is installed or started: those win.
 set -euo pipefail
@@ -17,6 +22,9 @@ STACK="${JOULESTREAM_STACK_DIR:-$ROOT/.stack}"
 KAFKA_VERSION="${JOULESTREAM_KAFKA_VERSION:-4.4.0}"
 KAFKA_PORT="${JOULESTREAM_KAFKA_PORT:-19092}"
 CONTROLLER_PORT="${JOULESTREAM_KAFKA_CONTROLLER_PORT:-19093}"
+SASL_PORT="${JOULESTREAM_KAFKA_SASL_PORT:-19094}"
+SASL_SSL_PORT="${JOULESTREAM_KAFKA_SASL_SSL_PORT:-19095}"
+SCRAM_USER=joulestream
 CH_HTTP_PORT="${JOULESTREAM_CLICKHOUSE_HTTP_PORT:-18123}"
 CH_TCP_PORT="${JOULESTREAM_CLICKHOUSE_TCP_PORT:-19000}"
 ADMIN_USER=joulestream_admin
@@ -49,8 +57,11 @@ ensure_java() {
   [ "${major:-0}" -ge 17 ] || die "Java $major found; Kafka $KAFKA_VERSION needs Java 17 or newer."
 }
 
+# The jar set follows the pom: a changed pom fetches a fresh set beside the old one.
+jars_dir() { printf '%s' "$STACK/kafka/jars-$KAFKA_VERSION-$(sha256sum "$HERE/kafka/pom.xml" | cut -c1-8)"; }
+
 ensure_kafka_jars() {
-  local jars="$STACK/kafka/jars-$KAFKA_VERSION"
+  local jars; jars=$(jars_dir)
   if [ -f "$jars/.complete" ]; then return; fi
   command -v mvn >/dev/null || die "Maven is missing: it fetches Kafka's jars (Debian: apt-get install maven)."
   say "fetching Apache Kafka $KAFKA_VERSION from Maven Central"
@@ -80,6 +91,46 @@ secret() {
   printf '%s' "$f"
 }
 
+# A local CA and a broker certificate for 127.0.0.1, made once; clients trust ca.pem.
+ensure_tls() {
+  local tls="$STACK/kafka/tls"
+  if [ -s "$tls/broker.pem" ]; then return; fi
+  command -v openssl >/dev/null || die "openssl is missing: it makes the TLS listener's certificate (apt-get install openssl)."
+  mkdir -p "$tls"; chmod 700 "$tls"
+  (
+    cd "$tls"; umask 077
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=joulestream local CA" \
+      -keyout ca.key -out ca.pem >/dev/null 2>&1
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout broker.key -out broker.csr >/dev/null 2>&1
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >san.ext
+    openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 3650 \
+      -extfile san.ext -out broker.crt >/dev/null 2>&1
+    # Kafka's PEM keystore: an unencrypted PKCS#8 key followed by the certificate chain.
+    openssl pkcs8 -topk8 -nocrypt -in broker.key -out broker.p8
+    cat broker.p8 broker.crt ca.pem >broker.pem
+    chmod 644 ca.pem
+  ) || die "openssl could not make the TLS listener's certificate"
+}
+
+# The SCRAM user of the SASL listeners, (re)made whenever its password file changes.
+ensure_scram_user() {
+  local pwfile; pwfile=$(secret kafka-scram)
+  local marker="$STACK/kafka/data/.scram-$(sha256_of_file "$pwfile" | cut -c1-16)"
+  if [ -f "$marker" ]; then return; fi
+  # The tool takes the password on its command line only (a local, loopback-only dev broker); its
+  # output is redacted before it reaches the log, since its error text repeats the arguments.
+  local pw mech; pw=$(cat "$pwfile")
+  for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+    java -Xmx256m -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -cp "$(jars_dir)/*" \
+      org.apache.kafka.tools.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter \
+      --add-config "$mech=[password=$pw]" --entity-type users --entity-name "$SCRAM_USER" 2>&1 \
+      | sed "s/$pw/<redacted>/g" >"$STACK/kafka/logs/scram.log" \
+      || die "could not create the SCRAM user; see $STACK/kafka/logs/scram.log"
+  done
+  rm -f "$STACK/kafka/data"/.scram-*
+  touch "$marker"
+}
+
 sha256_of_file() { sha256sum "$1" | cut -d' ' -f1; }
 
 render() { # template out key=value...
@@ -94,12 +145,17 @@ start_kafka() {
   if pid_alive "$pidfile"; then say "kafka already running (pid $(cat "$pidfile"))"; return; fi
   check_port_free "$KAFKA_PORT" kafka "$pidfile" JOULESTREAM_KAFKA_PORT
   check_port_free "$CONTROLLER_PORT" "kafka controller" "$pidfile" JOULESTREAM_KAFKA_CONTROLLER_PORT
+  check_port_free "$SASL_PORT" "kafka sasl" "$pidfile" JOULESTREAM_KAFKA_SASL_PORT
+  check_port_free "$SASL_SSL_PORT" "kafka sasl_ssl" "$pidfile" JOULESTREAM_KAFKA_SASL_SSL_PORT
   ensure_java
   ensure_kafka_jars
+  ensure_tls
   mkdir -p "$dir/data" "$dir/logs"
   render "$HERE/kafka/server.properties.tmpl" "$dir/server.properties" \
-    KAFKA_PORT="$KAFKA_PORT" CONTROLLER_PORT="$CONTROLLER_PORT" DATA_DIR="$dir/data"
-  local cp="$STACK/kafka/jars-$KAFKA_VERSION/*"
+    KAFKA_PORT="$KAFKA_PORT" CONTROLLER_PORT="$CONTROLLER_PORT" DATA_DIR="$dir/data" \
+    SASL_PORT="$SASL_PORT" SASL_SSL_PORT="$SASL_SSL_PORT" TLS_DIR="$dir/tls"
+  local cp
+  cp="$(jars_dir)/*"
   local jvm=(-Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true
     -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$dir/logs")
   if [ ! -f "$dir/data/meta.properties" ]; then
@@ -171,6 +227,11 @@ export CLICKHOUSE_WRITER_USER=$WRITER_USER
 export CLICKHOUSE_WRITER_PASSWORD_FILE=$(secret clickhouse-writer)
 export CLICKHOUSE_READER_USER=$READER_USER
 export CLICKHOUSE_READER_PASSWORD_FILE=$(secret clickhouse-reader)
+export JOULESTREAM_STACK_KAFKA_SASL_BROKERS=127.0.0.1:$SASL_PORT
+export JOULESTREAM_STACK_KAFKA_SASL_SSL_BROKERS=127.0.0.1:$SASL_SSL_PORT
+export JOULESTREAM_STACK_KAFKA_SCRAM_USER=$SCRAM_USER
+export JOULESTREAM_STACK_KAFKA_SCRAM_PASSWORD_FILE=$(secret kafka-scram)
+export JOULESTREAM_STACK_KAFKA_CA_FILE=$STACK/kafka/tls/ca.pem
 EOF
 }
 
@@ -200,6 +261,7 @@ case "$cmd" in
       || die "clickhouse did not answer on :$CH_HTTP_PORT within 60 s; see $STACK/clickhouse/logs/"
     wait_for kafka 120 kafka_ready \
       || die "kafka did not become ready on :$KAFKA_PORT within 120 s; see $STACK/kafka/logs/server.log"
+    ensure_scram_user
     say "ready: kafka 127.0.0.1:$KAFKA_PORT, clickhouse http://127.0.0.1:$CH_HTTP_PORT"
     print_env >"$STACK/env"
     ;;
@@ -221,10 +283,19 @@ case "$cmd" in
       || die "kafka did not become ready on :$KAFKA_PORT within 120 s; see $STACK/kafka/logs/server.log"
     say "kafka ready on 127.0.0.1:$KAFKA_PORT"
     ;;
+  clickhouse-stop)
+    stop_one clickhouse "$STACK/clickhouse/clickhouse.pid"
+    ;;
+  clickhouse-start)
+    start_clickhouse
+    wait_for clickhouse 60 clickhouse_ready \
+      || die "clickhouse did not answer on :$CH_HTTP_PORT within 60 s; see $STACK/clickhouse/logs/"
+    say "clickhouse ready on 127.0.0.1:$CH_HTTP_PORT"
+    ;;
   reset)
     "$0" down
     rm -rf "$STACK/kafka/data" "$STACK/clickhouse/data" "$STACK/kafka/logs" "$STACK/clickhouse/logs"
     say "local data removed"
     ;;
-  *) die "unknown command '$cmd' (use up, down, status, env, reset, kafka-stop or kafka-start)" ;;
+  *) die "unknown command '$cmd' (use up, down, status, env, reset, kafka-stop, kafka-start, clickhouse-stop or clickhouse-start)" ;;
 esac

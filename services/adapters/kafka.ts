@@ -42,8 +42,9 @@ export function createKafka(cfg: KafkaConfig, log: Logger, clientId = cfg.client
   return new Kafka({
     clientId,
     brokers: cfg.brokers,
-    ...(cfg.ssl ? { ssl: cfg.ssl } : {}),
-    ...(cfg.sasl ? { sasl: cfg.sasl as SASLOptions } : {}),
+    // Copies: kafkajs writes into these objects, and the config is frozen.
+    ...(cfg.ssl ? { ssl: { ...cfg.ssl } } : {}),
+    ...(cfg.sasl ? { sasl: { ...cfg.sasl } as SASLOptions } : {}),
     retry: { retries: 8, initialRetryTime: 200, maxRetryTime: 5000 },
     logLevel: logLevel.WARN,
     logCreator:

@@ -673,6 +673,13 @@ export class HostJoiner {
     );
   }
 
+  /** Windows with requests: still open (not yet attributed), and held for corrections (all). */
+  windowCounts(): { open: number; held: number } {
+    let open = 0;
+    for (const w of this.windowRequests.keys()) if (w >= this.nextOpenMs) open++;
+    return { open, held: this.windowRequests.size };
+  }
+
   openWindowStartMs(): number {
     return this.nextOpenMs;
   }

@@ -7,14 +7,13 @@
 
 import type { ClickHouseClient } from '@clickhouse/client';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
-import pLimit from 'p-limit';
 import { AvroCodec, AvroError, type DeadLetter, type PowerSampleWire } from '../adapters/avro.ts';
 import { insertRows, ledgerRowToDb, requestRowToDb } from '../adapters/clickhouse.ts';
+import { backoffMs, RowWriter, type Batch } from '../adapters/row-writer.ts';
 import { Publisher, type Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
-import { JoulestreamError } from '../config/errors.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { GridFeed } from './grid-feed.ts';
 import {
@@ -91,7 +90,14 @@ export class Joiner {
   private lastError: string | null = null;
   private readonly now: () => number;
   private readonly clock: ClockBounds;
-  private readonly limit;
+  private readonly writer: RowWriter;
+  /** Rows ClickHouse has not taken yet; while any are here, consumption is paused and nothing is committed. */
+  private backlog: Batch[] = [];
+  private retryAttempt = 0;
+  private retryAtMs = 0;
+  private paused = false;
+  private pausedSinceMs: number | null = null;
+  private pausedTotalMs = 0;
   private readonly m;
 
   private readonly grid: GridFeed;
@@ -113,7 +119,11 @@ export class Joiner {
     this.clock = deps.clockBounds ?? { maxPastMs: 7 * 86_400_000, maxFutureMs: 5 * 60_000 };
     this.consumer = this.newConsumer();
     this.dlq = new Publisher(deps.kafka);
-    this.limit = pLimit(deps.config.joiner.insertConcurrency);
+    this.writer = new RowWriter(
+      (table, rows) => insertRows(deps.clickhouse, table, rows),
+      deps.config.joiner.maxBatchRows,
+      deps.config.joiner.insertConcurrency,
+    );
     const r = deps.metrics;
     this.m = {
       consumed: r.counter('joulestream_joiner_records_total', 'Records consumed, by topic'),
@@ -138,15 +148,31 @@ export class Joiner {
       ),
       stateBytes: r.gauge('joulestream_joiner_state_bytes', 'Approximate bytes of per-host state held'),
       hosts: r.gauge('joulestream_joiner_hosts', 'Hosts with state in this instance'),
+      windows: r.gauge(
+        'joulestream_joiner_windows',
+        'Windows with requests: open (not yet attributed) and held (open or still correctable)',
+      ),
       lag: r.gauge(
         'joulestream_joiner_consumer_lag',
         'Records behind the partition high watermark, by topic and partition',
       ),
-      insertMs: r.gauge('joulestream_joiner_last_insert_ms', 'Duration of the last ClickHouse insert'),
+      insertMs: r.gauge(
+        'joulestream_joiner_last_insert_ms',
+        'Duration of the last round of ClickHouse inserts (all batches of one flush)',
+      ),
       insertErrors: r.counter(
         'joulestream_joiner_insert_errors_total',
-        'Failed ClickHouse inserts (retried)',
+        'ClickHouse insert rounds that failed for a retriable reason',
       ),
+      backlogRows: r.gauge(
+        'joulestream_joiner_backlog_rows',
+        'Rows waiting for ClickHouse; consumption is paused while this is above 0',
+      ),
+      lastBatch: r.gauge(
+        'joulestream_joiner_last_batch_time_ms',
+        'Wall time (epoch ms) of the last batch consumed; with lag 0, the time it was last caught up',
+      ),
+      paused: r.gauge('joulestream_joiner_paused', '1 while consumption is paused for backpressure'),
     };
   }
 
@@ -226,9 +252,18 @@ export class Joiner {
     // ClickHouse keeps refusing, give up after the deadline without committing: the records are
     // read again on the next start and give the same rows (decision record 0011).
     this.stopDeadline = Date.now() + STOP_FLUSH_MS;
-    await this.serial(() => this.flush(null)).catch((err: unknown) =>
-      this.deps.log.warn({ err: (err as Error).message }, 'stopping without a final flush'),
-    );
+    await this.serial(async () => {
+      await this.flush(null);
+      while (this.backlog.length > 0 && Date.now() < this.stopDeadline!) {
+        await sleep(Math.max(0, Math.min(this.retryAtMs, this.stopDeadline!) - Date.now()));
+        await this.flush(null);
+      }
+    }).catch((err: unknown) => this.fail(err));
+    if (this.backlog.length > 0)
+      this.deps.log.warn(
+        { rows: backlogRows(this.backlog), lastError: this.lastError },
+        'stopping with rows ClickHouse did not take; their records are not committed and are read again on restart',
+      );
     await this.consumer.stop();
     await this.consumer.disconnect();
     await this.grid.stop();
@@ -330,6 +365,7 @@ export class Joiner {
       }
       const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
       this.m.lag.set(Math.max(0, lag), { topic, partition });
+      this.m.lastBatch.set(Date.now());
       await this.flush(touched);
     });
     await payload.heartbeat();
@@ -378,7 +414,22 @@ export class Joiner {
           this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
           return null;
         }
-        this.host(r.host).addRequest(r, now, out);
+        const conflicts = out.conflicts.length;
+        this.host(r.host).addRequest(r, this.engineNow(now), out);
+        if (out.conflicts.length > conflicts) {
+          // Same id, different content: the first one stays (its rows may be out already).
+          out.conflicts.length = conflicts;
+          this.deadLetter(
+            'conflicting-duplicate',
+            `request id ${r.requestId} was seen before on ${r.host} with different content; the first one is kept`,
+            topic,
+            partition,
+            offset,
+            key,
+            value,
+          );
+          return null;
+        }
         return { id: r.host, tMs: r.tStartMs };
       }
       case 'power': {
@@ -392,7 +443,7 @@ export class Joiner {
           this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
           return null;
         }
-        this.host(s.host).addPower(s, now, out);
+        this.host(s.host).addPower(s, this.engineNow(now), out);
         return { id: s.host, tMs: s.tMs };
       }
       case 'heartbeat': {
@@ -402,7 +453,7 @@ export class Joiner {
           this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
           return null;
         }
-        this.host(h.host).addHeartbeat(h, now);
+        this.host(h.host).addHeartbeat(h, this.engineNow(now));
         return { id: h.host, tMs: h.tMs };
       }
       default:
@@ -421,24 +472,11 @@ export class Joiner {
 
   /** Advances hosts, writes what they emitted, publishes dead letters, then commits what is durable. */
   private async flush(touched: Set<string> | null): Promise<void> {
-    const now = this.now();
+    const now = this.engineNow(this.now());
     const out = this.pending;
     for (const h of touched ? [...touched].map((id) => this.hosts.get(id)!) : this.hosts.values())
       h.advance(now, out);
     this.pending = emptyEmissions();
-    for (const c of out.conflicts) {
-      this.deadLetter(
-        'conflicting-duplicate',
-        `request id ${c.requestId} was seen before with different content`,
-        'joiner',
-        -1,
-        -1,
-        Buffer.from(c.host),
-        Buffer.from(JSON.stringify(c)),
-      );
-    }
-    await this.write(out.requests, out.ledger);
-    await this.publishSide(out);
     this.m.duplicates.inc({}, out.duplicates);
     this.m.corrections.inc({}, out.corrections);
     if (out.maxConservationError > this.m.conservation.get())
@@ -446,52 +484,106 @@ export class Joiner {
     if (touched === null) {
       // Walking every host's state is O(state): do it on the 1 s timer, not on every batch.
       let bytes = 0;
-      for (const h of this.hosts.values()) bytes += h.stateBytes();
+      let open = 0;
+      let held = 0;
+      for (const h of this.hosts.values()) {
+        bytes += h.stateBytes();
+        const c = h.windowCounts();
+        open += c.open;
+        held += c.held;
+      }
       this.m.stateBytes.set(bytes);
+      this.m.windows.set(open, { state: 'open' });
+      this.m.windows.set(held, { state: 'held' });
       this.m.hosts.set(this.hosts.size);
     }
-    await this.commit();
+    this.backlog.push(
+      ...this.writer.batches('request_energy', out.requests.map(requestRowToDb)),
+      ...this.writer.batches('host_ledger', out.ledger.map(ledgerRowToDb)),
+    );
+    const durable = await this.write(Date.now());
+    await this.publishSide(out);
+    if (durable) await this.commit();
   }
 
-  private async write(requests: RequestRow[], ledger: LedgerRow[]): Promise<void> {
-    const max = this.deps.config.joiner.maxBatchRows;
-    const jobs: Promise<void>[] = [];
-    for (let i = 0; i < requests.length; i += max) {
-      const part = requests.slice(i, i + max).map(requestRowToDb);
-      jobs.push(this.limit(() => this.insertWithRetry('request_energy', part)));
+  /**
+   * Writes the backlog. True when it is empty afterwards. On a retriable failure consumption pauses
+   * (memory stays bounded by what is already held) and the next try waits for a backoff with jitter;
+   * rows ClickHouse rejects as data are dead-lettered with its error and the rest are written.
+   */
+  private async write(nowMs: number): Promise<boolean> {
+    if (this.backlog.length === 0) return true;
+    if (this.retryAttempt > 0 && nowMs < this.retryAtMs) return false;
+    const batches = this.backlog;
+    this.backlog = [];
+    const t0 = Date.now();
+    const res = await this.writer.writeOnce(batches);
+    this.m.insertMs.set(Date.now() - t0);
+    for (const b of batches) {
+      const n = res.retry.includes(b) ? 0 : b.rows.length;
+      (b.table === 'request_energy' ? this.m.requestRows : this.m.ledgerRows).inc({}, n);
     }
-    for (let i = 0; i < ledger.length; i += max) {
-      const part = ledger.slice(i, i + max).map(ledgerRowToDb);
-      jobs.push(this.limit(() => this.insertWithRetry('host_ledger', part)));
+    for (const r of res.rejected) {
+      this.deadLetter(
+        'clickhouse-rejected',
+        `ClickHouse refused a ${r.table} row (code ${r.code}): ${r.error}`,
+        r.table,
+        -1,
+        -1,
+        Buffer.from(String(r.row.host ?? 'unknown')),
+        Buffer.from(JSON.stringify(r.row)),
+      );
     }
-    await Promise.all(jobs);
-    this.m.requestRows.inc({}, requests.length);
-    this.m.ledgerRows.inc({}, ledger.length);
+    if (res.rejected.length > 0)
+      this.deps.log.error({ rows: res.rejected.length }, 'ClickHouse rejected rows; dead-lettered them');
+    this.backlog = res.retry;
+    this.m.backlogRows.set(backlogRows(this.backlog));
+    if (res.retry.length > 0) {
+      this.m.insertErrors.inc();
+      const delay = backoffMs(this.retryAttempt++);
+      this.retryAtMs = Date.now() + delay;
+      this.lastError = `ClickHouse insert failed: ${(res.error as Error)?.message ?? res.error}`;
+      this.deps.log.warn(
+        {
+          rows: backlogRows(this.backlog),
+          attempt: this.retryAttempt,
+          delayMs: Math.round(delay),
+          err: this.lastError,
+        },
+        'ClickHouse insert failed; consumption paused, retrying',
+      );
+      this.setPaused(true);
+      return false;
+    }
+    if (this.retryAttempt > 0)
+      this.deps.log.info({ attempts: this.retryAttempt }, 'ClickHouse took the backlog; resuming');
+    this.retryAttempt = 0;
+    this.lastError = null;
+    this.setPaused(false);
+    return true;
   }
 
-  private async insertWithRetry(table: string, rows: Record<string, unknown>[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      const t0 = Date.now();
-      try {
-        await insertRows(this.deps.clickhouse, table, rows);
-        this.m.insertMs.set(Date.now() - t0);
-        this.lastError = null;
-        return;
-      } catch (err) {
-        this.m.insertErrors.inc();
-        this.lastError = `insert into ${table} failed: ${(err as Error).message}`;
-        const delay = Math.min(30_000, 200 * 2 ** Math.min(attempt, 8)) * (0.5 + Math.random() / 2);
-        this.deps.log.warn(
-          { table, rows: rows.length, attempt, delayMs: Math.round(delay), err: (err as Error).message },
-          'ClickHouse insert failed; retrying',
-        );
-        if (this.stopDeadline !== null && Date.now() + delay > this.stopDeadline)
-          throw new JoulestreamError(
-            `stopping while ${this.lastError}; uncommitted records are replayed on restart`,
-          );
-        await new Promise((r) => setTimeout(r, delay));
-      }
+  /**
+   * The engine's wall clock, which stands still while consumption is paused: a stream is idle when
+   * its collectors fall silent, not when this process stops reading, so a ClickHouse outage must not
+   * close windows by idle timeout (their records would then arrive late, after the outage).
+   */
+  private engineNow(wallMs: number): number {
+    return wallMs - this.pausedTotalMs - (this.pausedSinceMs === null ? 0 : wallMs - this.pausedSinceMs);
+  }
+
+  private setPaused(on: boolean): void {
+    if (on === this.paused) return;
+    this.paused = on;
+    if (on) this.pausedSinceMs = this.now();
+    else {
+      this.pausedTotalMs += this.now() - (this.pausedSinceMs ?? this.now());
+      this.pausedSinceMs = null;
     }
+    this.m.paused.set(on ? 1 : 0);
+    const topics = [{ topic: this.deps.topics.requests }, { topic: this.deps.topics.power }];
+    if (on) this.consumer.pause(topics);
+    else this.consumer.resume(topics);
   }
 
   private async publishSide(out: Emissions): Promise<void> {
@@ -536,6 +628,9 @@ export class Joiner {
     if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
   }
 }
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const backlogRows = (b: Batch[]) => b.reduce((n, x) => n + x.rows.length, 0);
 
 export function toSample(w: PowerSampleWire): PowerSample | string {
   if (w.kind === 'counter') {

@@ -1,13 +1,12 @@
 // Where integration tests find Kafka and ClickHouse: endpoints given in the environment win; else a
 // Docker engine, if one answers, runs them through testcontainers; else the native stack scripts.
 
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import type { ServerControl } from '../../services/chaos/faults.ts';
+import { nativeControl, nativeStackUp } from '../../services/chaos/native-stack.ts';
 import type { Env } from '../../services/config/config.ts';
 
-const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export type StackChoice = 'env' | 'docker' | 'native';
@@ -31,15 +30,6 @@ export async function dockerAnswers(): Promise<boolean> {
   }
 }
 
-function parseExports(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const line of text.split('\n')) {
-    const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
-}
-
 let cached: Promise<Env> | null = null;
 
 /** The endpoint environment for this test process, starting a stack if needed (once per process). */
@@ -48,9 +38,7 @@ export function stackEnv(): Promise<Env> {
     const choice = chooseStack(process.env, !process.env.KAFKA_BROKERS && (await dockerAnswers()));
     if (choice === 'env') return process.env;
     if (choice === 'docker') return { ...process.env, ...(await startWithTestcontainers()) };
-    await run('bash', [ROOT + 'deploy/native/stack.sh', 'up'], { cwd: ROOT, timeout: 900_000 });
-    const { stdout } = await run('bash', [ROOT + 'deploy/native/stack.sh', 'env'], { cwd: ROOT });
-    return { ...process.env, ...parseExports(stdout) };
+    return { ...process.env, ...(await nativeStackUp()) };
   })();
   return cached;
 }
@@ -143,19 +131,15 @@ export async function waitFor<T>(
 }
 
 /**
- * Stops and starts the broker of the native stack, for outage tests; null when the endpoints come
- * from the environment or Docker, where this test process does not own the broker.
+ * Stops and starts the servers of the native stack, for outage tests; null when the endpoints come
+ * from the environment or Docker, where this test process does not own the servers.
  */
-export async function kafkaControl(): Promise<{
-  stop: () => Promise<void>;
-  start: () => Promise<void>;
-} | null> {
+export async function stackControl(): Promise<typeof nativeControl | null> {
   await stackEnv();
   if (chooseStack(process.env, false) !== 'native' || (await dockerAnswers())) return null;
-  const stack = (cmd: string) =>
-    run('bash', [ROOT + 'deploy/native/stack.sh', cmd], { cwd: ROOT, timeout: 180_000 });
-  return {
-    stop: async () => void (await stack('kafka-stop')),
-    start: async () => void (await stack('kafka-start')),
-  };
+  return nativeControl;
+}
+
+export async function kafkaControl(): Promise<ServerControl | null> {
+  return (await stackControl())?.kafka ?? null;
 }

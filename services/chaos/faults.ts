@@ -1,0 +1,189 @@
+// The fault scenarios: each feeds a fixed input, injects its faults into a running pipeline, lets
+// it finish, and compares the final rows with a clean run over the same topics.
+
+import type { DeadLetter } from '../adapters/avro.ts';
+import type { Env } from '../config/config.ts';
+import { rng } from '../sim/fleet-sim.ts';
+import {
+  compare,
+  deadLetters,
+  kill,
+  query,
+  runToCompletion,
+  sleep,
+  startJoiner,
+  startRun,
+  timeToCatchUp,
+  type Comparison,
+  type JoinerProcess,
+  type Run,
+} from './scenario.ts';
+
+export interface ServerControl {
+  stop: () => Promise<void>;
+  start: () => Promise<void>;
+}
+
+export interface ChaosResult extends Comparison {
+  scenario: string;
+  faults: string;
+  recordsIn: number;
+  /** Distinct input records (topic, partition, offset) on the dead-letter topic. */
+  deadLettered: number;
+  /** Reasons of those dead letters, with counts. */
+  reasons: Record<string, number>;
+  /** From the end of the last fault until the faulty joiner had caught up (lag 0, nothing waiting). */
+  recoveryMs: number | null;
+  /** The distinct dead letters of input records, as found on the topic. */
+  letters: DeadLetter[];
+  /** The faulty joiner's dead-letter counter by reason, read from its /metrics before it stopped. */
+  counted?: Record<string, number>;
+  /** Whether the joiner reported consumption paused, with rows waiting, at the end of a ClickHouse outage. */
+  pausedDuringOutage?: boolean;
+  /** Lives of a killed joiner that were killed after writing rows (kills that landed mid-stream). */
+  killedAfterProgress?: number;
+}
+
+async function finish(
+  run: Run,
+  scenario: string,
+  faults: string,
+  recoveryMs: number | null,
+): Promise<ChaosResult> {
+  await run.fed;
+  await runToCompletion(run.clean, run.requests.length);
+  const cmp = await compare(run);
+  const letters = run.corpus.length > 0 ? await deadLetters(run, run.corpus.length) : [];
+  // Replays after faults may dead-letter a record twice; count each input record once.
+  const distinct = new Map<string, DeadLetter>();
+  for (const d of letters)
+    if (d.kind === 'deadletter' && d.value.offset !== null && d.value.offset >= 0)
+      distinct.set(
+        `${String(d.value.topic)}/${String(d.value.partition)}/${String(d.value.offset)}`,
+        d.value,
+      );
+  const reasons: Record<string, number> = {};
+  for (const d of distinct.values()) reasons[d.reason] = (reasons[d.reason] ?? 0) + 1;
+  return {
+    scenario,
+    faults,
+    recordsIn: run.recordsIn,
+    deadLettered: distinct.size,
+    reasons,
+    recoveryMs,
+    letters: [...distinct.values()],
+    ...cmp,
+  };
+}
+
+/** Progress as seen in ClickHouse: the newest window stored (row counts move with merges). */
+const newestWindow = async (env: Env) =>
+  Number((await query(env, 'SELECT max(window_start_ms) AS n FROM host_ledger'))[0]!.n);
+
+/**
+ * The joiner killed with SIGKILL `kills` times at random moments, each shortly after that life made
+ * progress, so kills land between inserts and commits.
+ */
+export async function sigkillScenario(base: Env, kills = 10, seed = Date.now()): Promise<ChaosResult> {
+  const run = await startRun(base);
+  const r = rng(seed % 100_000);
+  let killedAfterProgress = 0;
+  for (let k = 0; k < kills; k++) {
+    const before = await newestWindow(run.faulty);
+    const p = await startJoiner(run.faulty);
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await newestWindow(run.faulty)) <= before) await sleep(50);
+    if ((await newestWindow(run.faulty)) > before) killedAfterProgress++;
+    await sleep(r.next() * 1500);
+    await kill(p);
+  }
+  await run.fed;
+  // The next life starts after the last kill: how long until it has rebuilt its state and caught up.
+  const last = await startJoiner(run.faulty);
+  const recoveryMs = await timeToCatchUp(last);
+  await runToCompletion(run.faulty, run.requests.length, [last]);
+  return { ...(await finish(run, 'sigkill', `${kills} × SIGKILL`, recoveryMs)), killedAfterProgress };
+}
+
+/** Three joiners in one group; one is killed a third of the way in and restarted at two thirds. */
+export async function scaleOutScenario(base: Env): Promise<ChaosResult> {
+  const run = await startRun(base);
+  const procs: JoinerProcess[] = [];
+  for (let i = 0; i < 3; i++) procs.push(await startJoiner(run.faulty));
+  await run.progress(1 / 3);
+  await kill(procs[1]!);
+  await run.progress(2 / 3);
+  procs[1] = await startJoiner(run.faulty);
+  const t0 = Date.now();
+  await Promise.all(procs.map((p) => timeToCatchUp(p)));
+  const recoveryMs = Date.now() - t0;
+  await run.fed;
+  await runToCompletion(run.faulty, run.requests.length, procs);
+  return finish(run, 'scale-out', '3 joiners, 1 SIGKILL + restart', recoveryMs);
+}
+
+/** ClickHouse stopped for `outageMs` while the joiner runs and input keeps arriving. */
+export async function clickhouseOutageScenario(
+  base: Env,
+  clickhouse: ServerControl,
+  outageMs = 30_000,
+): Promise<ChaosResult> {
+  const run = await startRun(base, { feedMs: 40_000 });
+  const p = await startJoiner(run.faulty);
+  await run.progress(0.25);
+  await clickhouse.stop();
+  let pausedDuringOutage = false;
+  try {
+    await sleep(outageMs);
+    const text = await fetch(`http://127.0.0.1:${p.port}/metrics`).then((r) => r.text());
+    pausedDuringOutage =
+      /^joulestream_joiner_paused 1$/m.test(text) && /^joulestream_joiner_backlog_rows [1-9]/m.test(text);
+  } finally {
+    await clickhouse.start();
+  }
+  const recoveryMs = await timeToCatchUp(p);
+  await run.fed;
+  await runToCompletion(run.faulty, run.requests.length, [p]);
+  const result = await finish(run, 'clickhouse-outage', `ClickHouse down ${outageMs / 1000} s`, recoveryMs);
+  return { ...result, pausedDuringOutage };
+}
+
+/** The broker stopped and started again while the joiner runs and the feeder keeps publishing. */
+export async function brokerRestartScenario(base: Env, kafka: ServerControl): Promise<ChaosResult> {
+  const run = await startRun(base, { feedMs: 40_000 });
+  const p = await startJoiner(run.faulty);
+  await run.progress(0.4);
+  await kafka.stop();
+  try {
+    await sleep(5000);
+  } finally {
+    await kafka.start();
+  }
+  const recoveryMs = await timeToCatchUp(p, 180_000);
+  await run.fed;
+  await runToCompletion(run.faulty, run.requests.length, [p]);
+  return finish(run, 'broker-restart', 'Kafka broker stopped 5 s, restarted', recoveryMs);
+}
+
+/** The bad-input corpus fed halfway through: each record dead-lettered, the good ones unaffected. */
+export async function badInputScenario(base: Env): Promise<ChaosResult> {
+  const run = await startRun(base, { withCorpus: true, feedMs: 15_000 });
+  const p = await startJoiner(run.faulty);
+  await run.fed;
+  // The counters, read while the process still runs.
+  let counted: Record<string, number> = {};
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const text = await fetch(`http://127.0.0.1:${p.port}/metrics`)
+      .then((r) => r.text())
+      .catch(() => '');
+    counted = {};
+    for (const m of text.matchAll(/^joulestream_joiner_dead_letters_total\{reason="([^"]+)"\} (\S+)$/gm))
+      counted[m[1]!] = Number(m[2]);
+    if (Object.values(counted).reduce((a, b) => a + b, 0) >= run.corpus.length) break;
+    await sleep(250);
+  }
+  await runToCompletion(run.faulty, run.requests.length, [p]);
+  const result = await finish(run, 'bad-input', `${run.corpus.length} bad records, one per class`, null);
+  return { ...result, counted };
+}

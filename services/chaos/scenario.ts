@@ -1,0 +1,350 @@
+// Fault-injection scenarios over real processes and real servers: a fixed input fed to Kafka over
+// time, joiner processes that are killed, scaled out, or left running through ClickHouse and broker
+// outages, and a comparison of their final rows with one clean run over the same topics. The tests
+// assert on these; `npm run chaos` prints them as a table.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { AvroCodec, type Decoded } from '../adapters/avro.ts';
+import { createClickHouse, migrate } from '../adapters/clickhouse.ts';
+import { createKafka, ensureTopics, Publisher, topicsFor, type Topics } from '../adapters/kafka.ts';
+import { createLogger } from '../adapters/logger.ts';
+import { loadConfig, type Env } from '../config/config.ts';
+import { llama8b, rng, scheduleRequests, simulateReadings, type SimRequest } from '../sim/fleet-sim.ts';
+import type { Kafka } from 'kafkajs';
+import { badInputs, type BadRecord } from './corpus.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const HOSTS = ['host-a', 'host-b', 'host-c'];
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Settings that make faults bite within a short run (see the crash test for why each). */
+export const FAULT_SETTINGS: Env = {
+  JOULESTREAM_OUT_OF_ORDERNESS_MS: '0',
+  JOULESTREAM_ALLOWED_LATENESS_MS: '0',
+  JOULESTREAM_HORIZON_MS: '30000',
+  JOULESTREAM_MAX_BATCH_ROWS: '500',
+  JOULESTREAM_SESSION_TIMEOUT_MS: '6000',
+};
+
+export interface Run {
+  /** The clean reference: its own database and consumer group, same topics. */
+  clean: Env;
+  /** The run under faults. */
+  faulty: Env;
+  kafka: Kafka;
+  /** The faulty run's topics; the clean run reads the same ones unless the corpus is fed. */
+  topics: Topics;
+  requests: SimRequest[];
+  /** Records fed to the input topics, bad ones included. */
+  recordsIn: number;
+  corpus: BadRecord[];
+  /** Resolves when the whole input is in Kafka. */
+  fed: Promise<void>;
+  /** Resolves once `fraction` of the input has been fed. */
+  progress: (fraction: number) => Promise<void>;
+}
+
+/**
+ * Prepares both databases and the topics, then starts feeding a fixed input (three hosts, two 8B
+ * instances each, `seconds` of event time at 1 s power readings) over about `feedMs` of wall time,
+ * interleaved in event time the way collectors publish. With `withCorpus`, the bad-input corpus is
+ * fed halfway through, to the faulty run's topics only (the clean run gets the same good records on
+ * topics of its own), so equal rows prove the bad records changed nothing.
+ */
+export async function startRun(
+  base: Env,
+  opts: { requests?: number; feedMs?: number; withCorpus?: boolean; seed?: number } = {},
+): Promise<Run> {
+  const nRequests = opts.requests ?? 600;
+  const clean: Env = { ...base, ...FAULT_SETTINGS };
+  const faulty: Env = {
+    ...clean,
+    CLICKHOUSE_DATABASE: `${clean.CLICKHOUSE_DATABASE!}_faulty`,
+    JOULESTREAM_GROUP_ID: `${clean.JOULESTREAM_GROUP_ID!}-faulty`,
+    ...(opts.withCorpus ? { KAFKA_TOPIC_PREFIX: `${clean.KAFKA_TOPIC_PREFIX ?? ''}faulty.` } : {}),
+  };
+  const config = loadConfig(clean);
+  await migrate(config.clickhouse);
+  await migrate(loadConfig(faulty).clickhouse);
+  const kafka = createKafka(config.kafka, createLogger('chaos', 'error'));
+  const topics = topicsFor(loadConfig(faulty).kafka.topicPrefix);
+  const cleanTopics = topicsFor(config.kafka.topicPrefix);
+  const sets = opts.withCorpus ? [topics, cleanTopics] : [topics];
+  for (const t of sets) await ensureTopics(kafka, t, 3);
+
+  const instances = HOSTS.flatMap((h) => [llama8b(h, 0), llama8b(h, 1)]);
+  const r = rng(opts.seed ?? 11);
+  const trace = Array.from({ length: nRequests }, (_, i) => ({
+    arrivalMs: i * 500,
+    promptTokens: 100 + Math.floor(r.next() * 2000),
+    completionTokens: 5 + Math.floor(r.next() * 300),
+  }));
+  const t0 = Math.floor((Date.now() - 600_000) / 1000) * 1000;
+  const requests = scheduleRequests(trace, instances, t0, 1, 4, 'k');
+  const tEnd = Math.ceil(Math.max(...requests.map((q) => q.tEndMs)) / 1000) * 1000 + 2000;
+  const samples = simulateReadings(requests, instances, { idleW: 70, maxW: 700 }, t0, tEnd);
+  const codec = new AvroCodec();
+  const byEnd = [...requests].sort((a, b) => a.tEndMs - b.tEndMs);
+  const chunk = 24;
+  const steps = Math.ceil(samples.length / chunk);
+  // The corpus goes in halfway; its conflicting duplicate copies the last host-a request sent by
+  // then, which is still inside the correction horizon (an older one would be late, not a conflict).
+  const half = Math.floor(steps / 2);
+  const halfUntil = samples[Math.min((half + 1) * chunk, samples.length) - 1]!.tMs;
+  const good = byEnd.filter((q) => q.host === 'host-a' && q.tEndMs <= halfUntil).pop()!;
+  const corpus = opts.withCorpus ? badInputs(codec, 'host-a', t0, toWire(good)) : [];
+  const pause = (opts.feedMs ?? 30_000) / steps;
+  let done = 0;
+  const waiters: { fraction: number; resolve: () => void }[] = [];
+  const publisher = new Publisher(kafka);
+  await publisher.connect();
+  const recordsIn = requests.length + samples.length + 2 * HOSTS.length + corpus.length;
+  const send = async (stream: 'requests' | 'power', msgs: { key: string; value: Buffer }[]) => {
+    for (const t of sets) await publisher.send(stream === 'requests' ? t.requests : t.power, msgs);
+  };
+  const fed = (async () => {
+    let ri = 0;
+    for (let i = 0; i < samples.length; i += chunk) {
+      const part = samples.slice(i, i + chunk);
+      const until = part[part.length - 1]!.tMs;
+      const reqs = [];
+      while (ri < byEnd.length && byEnd[ri]!.tEndMs <= until) reqs.push(byEnd[ri++]!);
+      await send(
+        'requests',
+        reqs.map((q) => ({ key: q.host, value: codec.encode('request', toWire(q)) })),
+      );
+      if (corpus.length > 0 && i === chunk * half) {
+        // A raw producer: the project's publisher never sends a record without a value.
+        const raw = kafka.producer();
+        await raw.connect();
+        for (const b of corpus)
+          await raw.send({
+            topic: b.stream === 'requests' ? topics.requests : topics.power,
+            messages: [{ key: b.key, value: b.value }],
+          });
+        await raw.disconnect();
+      }
+      await sleep(pause);
+      await send(
+        'power',
+        part.map((s) => ({
+          key: s.host,
+          value: codec.encode('power', {
+            host: s.host,
+            role: s.role,
+            device: s.device,
+            tMs: s.tMs,
+            kind: 'reading',
+            energyJ: null,
+            rangeJ: null,
+            powerW: s.kind === 'reading' ? s.powerW : null,
+            averagingMs: s.kind === 'reading' ? s.averagingMs : null,
+            source: 'nvml',
+          }),
+        })),
+      );
+      done = (i + chunk) / samples.length;
+      for (const w of waiters.filter((x) => x.fraction <= done)) w.resolve();
+    }
+    await send(
+      'requests',
+      byEnd.slice(ri).map((q) => ({ key: q.host, value: codec.encode('request', toWire(q)) })),
+    );
+    for (const stream of ['requests', 'power'] as const)
+      await send(
+        stream,
+        HOSTS.map((h) => ({
+          key: h,
+          value: codec.encode('heartbeat', { host: h, stream, tMs: tEnd + 5000 }),
+        })),
+      );
+    await publisher.disconnect();
+    done = 1;
+    for (const w of waiters) w.resolve();
+  })();
+  const progress = (fraction: number) =>
+    done >= fraction
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => waiters.push({ fraction, resolve }));
+  return { clean, faulty, kafka, topics, requests, recordsIn, corpus, fed, progress };
+}
+
+const toWire = ({ instance: _i, trueDynamicJ: _t, ...r }: SimRequest) => r;
+
+/** A free TCP port for a child's health and metrics endpoint. */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as { port: number }).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+export interface JoinerProcess {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<void>;
+}
+
+export async function startJoiner(env: Env): Promise<JoinerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [ROOT + 'bin/joulestream.js', 'joiner'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, JOULESTREAM_HTTP_PORT: String(port) },
+    stdio: 'ignore',
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  return { child, port, exited };
+}
+
+export async function kill(p: JoinerProcess, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+  await p.exited;
+}
+
+/**
+ * The joiner's own view of whether it has caught up: a batch consumed after `sinceMs`, no lag on any
+ * partition it reads, no rows waiting for ClickHouse.
+ */
+export async function caughtUp(p: JoinerProcess, sinceMs: number): Promise<boolean> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
+    const lag = [...text.matchAll(/^joulestream_joiner_consumer_lag\{[^}]*\} (\S+)$/gm)];
+    const backlog = /^joulestream_joiner_backlog_rows (\S+)$/m.exec(text);
+    const last = /^joulestream_joiner_last_batch_time_ms (\S+)$/m.exec(text);
+    return (
+      Number(last?.[1] ?? 0) > sinceMs &&
+      lag.length > 0 &&
+      lag.every((m) => Number(m[1]) === 0) &&
+      Number(backlog?.[1] ?? 0) === 0
+    );
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until `p` has caught up; returns the milliseconds that took. */
+export async function timeToCatchUp(p: JoinerProcess, timeoutMs = 120_000): Promise<number> {
+  const t0 = Date.now();
+  while (!(await caughtUp(p, t0))) {
+    if (Date.now() - t0 > timeoutMs) throw new Error(`joiner did not catch up within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+  return Date.now() - t0;
+}
+
+export async function query(env: Env, sql: string): Promise<Record<string, unknown>[]> {
+  const c = loadConfig(env).clickhouse;
+  const ch = createClickHouse(c, c.reader, c.database);
+  try {
+    return await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>();
+  } finally {
+    await ch.close();
+  }
+}
+
+const REQUESTS = 'SELECT * FROM request_energy FINAL ORDER BY request_id, host';
+const LEDGER = 'SELECT * FROM host_ledger FINAL ORDER BY host, device_group, window_start_ms';
+
+/** Runs a joiner until every request row is in and the ledger stops growing, then stops it (SIGTERM). */
+export async function runToCompletion(env: Env, requests: number, running?: JoinerProcess[]): Promise<void> {
+  const procs = running ?? [await startJoiner(env)];
+  let last = -1;
+  let stableSince = Date.now();
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    const [r] = await query(
+      env,
+      'SELECT (SELECT count() FROM request_energy FINAL) AS r, (SELECT count() FROM host_ledger FINAL) AS l',
+    );
+    const l = Number(r!.l);
+    if (l !== last) {
+      last = l;
+      stableSince = Date.now();
+    }
+    if (Number(r!.r) >= requests && Date.now() - stableSince > 3000) break;
+    if (Date.now() > deadline) throw new Error(`rows incomplete after 180 s: ${String(r!.r)} of ${requests}`);
+    await sleep(500);
+  }
+  await Promise.all(procs.map((p) => kill(p, 'SIGTERM')));
+}
+
+export interface Comparison {
+  requestRows: number;
+  ledgerRows: number;
+  /** Keys in the clean run missing from the faulty one. */
+  lost: number;
+  /** Keys in the faulty run that the clean run does not have, or has more than once. */
+  duplicated: number;
+  /** Keys present in both with different content (energy, version, anything). */
+  changed: number;
+  /** Rows written more than once and collapsed by ReplacingMergeTree (replays after faults). */
+  collapsedRepeats: number;
+}
+
+/** Compares the final (FINAL) rows of the faulty run with the clean run's, row for row. */
+export async function compare(run: Run): Promise<Comparison> {
+  const [ra, rb, la, lb] = await Promise.all([
+    query(run.clean, REQUESTS),
+    query(run.faulty, REQUESTS),
+    query(run.clean, LEDGER),
+    query(run.faulty, LEDGER),
+  ]);
+  const keyR = (r: Record<string, unknown>) => `${String(r.request_id)}\u0000${String(r.host)}`;
+  const keyL = (r: Record<string, unknown>) =>
+    `${String(r.host)}\u0000${String(r.device_group)}\u0000${String(r.window_start_ms)}`;
+  const out: Comparison = {
+    requestRows: rb.length,
+    ledgerRows: lb.length,
+    lost: 0,
+    duplicated: 0,
+    changed: 0,
+    collapsedRepeats: 0,
+  };
+  for (const [a, b, key] of [
+    [ra, rb, keyR],
+    [la, lb, keyL],
+  ] as const) {
+    const want = new Map(a.map((r) => [key(r), JSON.stringify(r)]));
+    const seen = new Set<string>();
+    for (const r of b) {
+      const k = key(r);
+      if (!want.has(k) || seen.has(k)) out.duplicated++;
+      else if (want.get(k) !== JSON.stringify(r)) out.changed++;
+      seen.add(k);
+    }
+    for (const k of want.keys()) if (!seen.has(k)) out.lost++;
+  }
+  const [raw] = await query(
+    run.faulty,
+    'SELECT (SELECT count() FROM request_energy) + (SELECT count() FROM host_ledger) AS n',
+  );
+  out.collapsedRepeats = Number(raw!.n) - rb.length - lb.length;
+  return out;
+}
+
+/** Dead letters on the run's topic, decoded. */
+export async function deadLetters(run: Run, atLeast: number, timeoutMs = 30_000): Promise<Decoded[]> {
+  const codec = new AvroCodec();
+  const seen: Decoded[] = [];
+  const consumer = run.kafka.consumer({ groupId: `chaos-reader-${Date.now()}-${Math.random()}` });
+  await consumer.connect();
+  await consumer.subscribe({ topic: run.topics.deadletter, fromBeginning: true });
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  await consumer.run({
+    eachMessage: ({ message }) => {
+      if (message.value) seen.push(codec.decode(message.value));
+      if (seen.length >= atLeast) finish();
+      return Promise.resolve();
+    },
+  });
+  await Promise.race([finished, sleep(timeoutMs)]);
+  // A little longer, to see letters beyond the expected count.
+  await sleep(1000);
+  await consumer.disconnect();
+  return seen;
+}
