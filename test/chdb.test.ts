@@ -5,7 +5,20 @@ import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { compatSettings, listMigrations, statements } from '../services/adapters/clickhouse.ts';
 import { quote } from '../services/adapters/sql.ts';
-import { conservationTotals, perQueryBy } from '../services/report/queries.ts';
+import {
+  boundaryBreakdown,
+  co2eOverTime,
+  conservationTotals,
+  energyDistribution,
+  facilityKpis,
+  ledgerHourly,
+  per1kTokensBy,
+  perQueryBy,
+  sciByModel,
+  tenantStatement,
+  topTenants,
+} from '../services/report/queries.ts';
+import { rollupInsert } from '../services/rollup/queries.ts';
 
 // The Python side only executes what it is given, in one session, and reports each error.
 const RUNNER = `
@@ -59,6 +72,36 @@ test(
       }),
       conservationTotals({ fromMs: 0, toMs: 1_800_000_000_000, facilities: ['f'] }),
       'SELECT * FROM request_energy_total',
+      // The rollup (hourly and daily) and every view and report query built on it.
+      `INSERT INTO facility_info (facility, region, zone, pue, renewable_share, wue_l_per_kwh, version) VALUES ('f', 'eu', 'FR', 1.5, 0.4, NULL, 1)`,
+      rollupInsert('hour', 1_699_999_200_000, 1_700_006_400_000, 1),
+      rollupInsert('day', 1_699_999_200_000, 1_700_006_400_000, 1),
+      'SELECT * FROM request_energy_fully_loaded',
+      'SELECT * FROM v_conservation_hourly',
+      'SELECT * FROM v_per_query_daily',
+      'SELECT * FROM v_tenant_monthly_statement',
+      'SELECT * FROM v_facility_kpis_monthly',
+      ...(['facility', 'model', 'region', 'tenant'] as const).map((d) => per1kTokensBy(d, {})),
+      ...[
+        {},
+        {
+          fromMs: 1_600_000_000_000,
+          toMs: 1_800_000_000_000,
+          tenants: [hostile],
+          facilities: ['f'],
+          regions: ['eu'],
+        },
+      ].flatMap((f) => [
+        tenantStatement(f),
+        facilityKpis(f),
+        ledgerHourly(f),
+        sciByModel(f),
+        co2eOverTime(f, 'hour'),
+        co2eOverTime(f, 'day'),
+        energyDistribution(f),
+        boundaryBreakdown(f),
+        topTenants(f),
+      ]),
       // The migration runner's own bookkeeping.
       'CREATE TABLE IF NOT EXISTS schema_migrations (name String, checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name',
       `INSERT INTO schema_migrations (name, checksum) VALUES (${quote('001_x.sql')}, ${quote('abc')})`,
@@ -94,5 +137,19 @@ test(
     assert.equal(byTenant[0]!.tenant, hostile);
     assert.equal(Number(byTenant[0]!.queries), 1);
     assert.equal(byTenant[0]!.g_co2e_per_query, 0.0002);
+    // The rollup on current ClickHouse: one hourly row for the latest version of r1, spread included.
+    const view = (q: string) =>
+      results[queries.indexOf(q)]!.rows!.trim()
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [fl] = view('SELECT * FROM request_energy_fully_loaded');
+    assert.equal(Number(fl!.spread_it_j), 2);
+    const [kpi] = view('SELECT * FROM v_facility_kpis_monthly');
+    assert.equal(Number(kpi!.total_kwh), (10 / 3.6e6) * 1.5);
+    assert.equal(Number(kpi!.renewable_share), 0.4);
+    const [pq] = view('SELECT * FROM v_per_query_daily');
+    assert.equal(Number(pq!.queries), 1);
+    assert.equal(Number(pq!.wh_per_query), 3.15 / 3600);
   },
 );

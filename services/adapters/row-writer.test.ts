@@ -21,7 +21,7 @@ test('only errors that blame the data split a batch; outages, auth and schema fa
   assert.ok(!isDataError({ code: '60' })); // UNKNOWN_TABLE
 });
 
-test('backoff doubles to a 30 s cap and is jittered into [50 %, 100 %] of the step', () => {
+test('backoff doubles to a 10 s cap and is jittered into [50 %, 100 %] of the step', () => {
   assert.equal(
     backoffMs(0, () => 1),
     200,
@@ -40,7 +40,7 @@ test('backoff doubles to a 30 s cap and is jittered into [50 %, 100 %] of the st
   );
   for (let a = 0; a < 12; a++) {
     const d = backoffMs(a);
-    const step = Math.min(30_000, 200 * 2 ** Math.min(a, 8));
+    const step = Math.min(10_000, 200 * 2 ** Math.min(a, 8));
     assert.ok(d >= step / 2 && d <= step);
   }
 });

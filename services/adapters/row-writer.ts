@@ -119,7 +119,10 @@ export class RowWriter {
   }
 }
 
-/** Exponential backoff with jitter: 200 ms doubling to 30 s, each delay drawn from [50 %, 100 %]. */
+/**
+ * Exponential backoff with jitter: 200 ms doubling to a 10 s cap, each delay drawn from [50 %, 100 %]
+ * of its step. The cap bounds how long the joiner stays idle after ClickHouse is back.
+ */
 export function backoffMs(attempt: number, random: () => number = Math.random): number {
-  return Math.min(30_000, 200 * 2 ** Math.min(attempt, 8)) * (0.5 + random() / 2);
+  return Math.min(10_000, 200 * 2 ** Math.min(attempt, 8)) * (0.5 + random() / 2);
 }

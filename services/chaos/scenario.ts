@@ -194,9 +194,18 @@ export async function startJoiner(env: Env): Promise<JoinerProcess> {
   const child = spawn(process.execPath, [ROOT + 'bin/joulestream.js', 'joiner'], {
     cwd: ROOT,
     env: { ...process.env, ...env, JOULESTREAM_HTTP_PORT: String(port) },
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', 'pipe'],
   });
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // The tail of stderr, so a child that dies at start says why instead of leaving a timeout.
+  let tail = '';
+  child.stderr.on('data', (b: Buffer) => (tail = (tail + b.toString()).slice(-4000)));
+  const exited = new Promise<void>((r) =>
+    child.once('exit', (code, signal) => {
+      if (code !== 0 && signal === null)
+        process.stderr.write(`[chaos] joiner exited with ${code}: ${tail}\n`);
+      r();
+    }),
+  );
   return { child, port, exited };
 }
 

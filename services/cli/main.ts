@@ -26,7 +26,14 @@ Commands:
   scrape               scrape dcgm-exporter / node_exporter targets into Kafka  (--targets F.yaml)
   fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
                        ([--from ISO] [--to ISO] [--format table|json])
-  report               print per-query energy and CO2e          ([--from ISO] [--to ISO] [--by facility|model|region|tenant] [--format table|csv|json])
+  rollup               the scheduled rollup service: hourly and daily aggregates, recomputed over a
+                       trailing window, and retention ([--once])
+  backfill             recompute the rollups for any range                (--from ISO [--to ISO])
+  report               reports from ClickHouse (see docs/queries.md):
+                       [--view per-query|per-1k-tokens|tenant-statement|facility-kpis|ledger|sci|eed]
+                       [--by facility|model|region|tenant] [--from ISO] [--to ISO]
+                       [--region R] [--facility F] [--model M] [--tenant T] (each repeatable)
+                       [--format table|csv|json] [--html FILE: a self-contained report with charts]
 
 Configuration comes from the environment (see README.md, "Configuration").`;
 
@@ -48,7 +55,7 @@ async function main(argv: string[]): Promise<void> {
       from: { type: 'string' },
       to: { type: 'string' },
       by: { type: 'string', default: 'facility' },
-      format: { type: 'string', default: 'table' },
+      format: { type: 'string' },
       region: { type: 'string', multiple: true },
       facility: { type: 'string', multiple: true },
       model: { type: 'string', multiple: true },
@@ -57,6 +64,9 @@ async function main(argv: string[]): Promise<void> {
       out: { type: 'string', default: 'out/demo' },
       seed: { type: 'string', default: '42' },
       database: { type: 'string' },
+      view: { type: 'string' },
+      html: { type: 'string' },
+      once: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
@@ -137,6 +147,16 @@ async function main(argv: string[]): Promise<void> {
     case 'fit-kappa': {
       const { runFitKappa } = await import('../tools/fit-kappa-cli.ts');
       await runFitKappa(config, values);
+      return;
+    }
+    case 'rollup': {
+      const { runRollupService } = await import('../rollup/main.ts');
+      await runRollupService(config, values.once ?? false);
+      return;
+    }
+    case 'backfill': {
+      const { runBackfill } = await import('../rollup/main.ts');
+      await runBackfill(config, values);
       return;
     }
     case 'report': {

@@ -40,6 +40,12 @@ export interface Config {
   fleetFile: string;
   httpPort: number;
   logLevel: string;
+  rollup: {
+    intervalMs: number;
+    trailingMs: number;
+    retainRawDays: number;
+    retainHourlyDays: number;
+  };
   /** Collectors: a local disk buffer for when Kafka is unreachable (null: none). */
   spool: { dir: string; maxBytes: number } | null;
 }
@@ -219,6 +225,12 @@ export function loadConfig(env: Env): Readonly<Config> {
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
     httpPort: int(env, 'JOULESTREAM_HTTP_PORT', 0, 0, 65535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    rollup: {
+      intervalMs: int(env, 'JOULESTREAM_ROLLUP_INTERVAL_S', 300, 5, 86_400) * 1000,
+      trailingMs: int(env, 'JOULESTREAM_ROLLUP_TRAILING_H', 3, 1, 24 * 90) * 3_600_000,
+      retainRawDays: int(env, 'JOULESTREAM_RETAIN_RAW_DAYS', 0, 0, 36_500),
+      retainHourlyDays: int(env, 'JOULESTREAM_RETAIN_HOURLY_DAYS', 0, 0, 36_500),
+    },
     spool: env.JOULESTREAM_SPOOL_DIR
       ? {
           dir: env.JOULESTREAM_SPOOL_DIR,

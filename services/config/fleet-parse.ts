@@ -104,6 +104,7 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
             ? { tMs: [0], value: [num(f, 'marketGPerKWh', p, 0)] }
             : series(f.marketGPerKWh, `${p}.marketGPerKWh`, 0),
       wueLPerKWh: optNum(f, 'wueLPerKWh', p, 0, 20),
+      renewableShare: optNum(f, 'renewableShare', p, 0, 1),
     });
     if (typeof pue !== 'number' && !Array.isArray(pue))
       fail(`${p}.pue`, 'must be a number >= 1 or a list of {from, value}');

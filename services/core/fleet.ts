@@ -32,6 +32,8 @@ export interface Facility {
   marketGPerKWh: StepSeries | null;
   /** Site water per IT kWh (The Green Grid's WUE), L/kWh; null where unknown. */
   wueLPerKWh: number | null;
+  /** Share of the facility's energy from renewable sources (EED reporting), 0–1; null where undeclared. */
+  renewableShare: number | null;
 }
 
 export interface HostSpec {

@@ -23,7 +23,7 @@ export function testFleet(
           pue: opts.pue ?? 1.5,
           pueSeries: null,
           marketGPerKWh: null,
-          wueLPerKWh: null,
+          wueLPerKWh: null, renewableShare: null,
         },
       ],
     ]),

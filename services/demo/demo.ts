@@ -28,6 +28,9 @@ import {
 } from '../sim/fleet-sim.ts';
 import { parseTrace } from '../sim/trace.ts';
 import { table } from '../report/table.ts';
+import { collectHtml } from '../report/cli.ts';
+import { renderHtml } from '../report/html.ts';
+import { Rollup } from '../rollup/rollup.ts';
 
 const DATA = fileURLToPath(new URL('../../data/azure-llm-inference-2023/', import.meta.url));
 
@@ -314,6 +317,17 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     await new Promise((r) => setTimeout(r, 2000));
   }
   await joiner.stop();
+  // The rollups the scheduled service would compute, so the views and the HTML report have data.
+  const rolled = await new Rollup({
+    writer,
+    admin: null,
+    database: opts.database,
+    fleet,
+    log,
+    metrics: registry,
+    settings: config.rollup,
+  }).recompute(t0, tEnd + 60_000);
+  say(`rollups: ${rolled.hours} hours and ${rolled.days} days recomputed`);
   await writer.close();
 
   const q = async <T>(sql: string): Promise<T[]> =>
@@ -358,6 +372,8 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
       ],
     ),
   );
+  const htmlPath = join(opts.outDir, 'report.html');
+  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model')));
   await reader.close();
   if (rows < requests.length) {
     throw new Error(
@@ -365,4 +381,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     );
   }
   say(`done: ${rows} attributed request rows in ClickHouse database ${opts.database}; logs in ${logPath}`);
+  say(
+    `HTML report with charts: ${htmlPath} (again: joulestream report --database ${opts.database} --html FILE)`,
+  );
 }
