@@ -16,13 +16,7 @@ import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { GridFeed } from './grid-feed.ts';
-import {
-  emptyEmissions,
-  HostJoiner,
-  type Emissions,
-  type LedgerRow,
-  type RequestRow,
-} from '../core/host-joiner.ts';
+import { emptyEmissions, HostJoiner, type Emissions } from '../core/host-joiner.ts';
 import type { PowerSample } from '../core/types.ts';
 import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
 
@@ -530,7 +524,7 @@ export class Joiner {
         r.table,
         -1,
         -1,
-        Buffer.from(String(r.row.host ?? 'unknown')),
+        Buffer.from(typeof r.row.host === 'string' ? r.row.host : 'unknown'),
         Buffer.from(JSON.stringify(r.row)),
       );
     }
