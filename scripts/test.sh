@@ -13,6 +13,16 @@ else
   echo "!! WARNING: python3 is missing: the chDB conformance test (current ClickHouse) will be SKIPPED" >&2
 fi
 
+# Debian's chromium renders the HTML report in its test (through playwright-core; no downloaded browser).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    echo "== installing Debian's chromium (for the HTML report test)"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "!! chromium is missing and cannot be installed here (needs root and apt): the HTML report test will fail; install chromium" >&2
+  fi
+fi
+
 echo "== typecheck"
 npm run -s typecheck
 echo "== lint"

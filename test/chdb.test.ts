@@ -7,6 +7,7 @@ import { compatSettings, listMigrations, statements } from '../services/adapters
 import { quote } from '../services/adapters/sql.ts';
 import {
   boundaryBreakdown,
+  co2eByMinute,
   co2eOverTime,
   conservationTotals,
   energyDistribution,
@@ -19,6 +20,7 @@ import {
   topTenants,
 } from '../services/report/queries.ts';
 import { rollupInsert } from '../services/rollup/queries.ts';
+import { dashboard, dashboardSql } from './support/grafana.ts';
 
 // The Python side only executes what it is given, in one session, and reports each error.
 const RUNNER = `
@@ -82,6 +84,11 @@ test(
       'SELECT * FROM v_tenant_monthly_statement',
       'SELECT * FROM v_facility_kpis_monthly',
       ...(['facility', 'model', 'region', 'tenant'] as const).map((d) => per1kTokensBy(d, {})),
+      // The Grafana dashboard's panels and variables, macros filled as the plugin fills them.
+      ...dashboard().templating.list.map((v) => v.query),
+      ...dashboardSql(1_600_000_000_000, 1_800_000_000_000, { region: ['eu', "it's"], model: ['m'] }).map(
+        (p) => p.sql,
+      ),
       ...[
         {},
         {

@@ -10,6 +10,7 @@ import { JoulestreamError } from '../config/errors.ts';
 import { renderHtml, type ReportData } from './html.ts';
 import {
   boundaryBreakdown,
+  co2eByMinute,
   co2eOverTime,
   conservationTotals,
   energyDistribution,
@@ -143,10 +144,12 @@ export function eedRows(rows: Record<string, unknown>[]): Record<string, unknown
 }
 
 export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Promise<ReportData> {
-  // Hourly points unless there are too many to read; then daily.
-  let overTimeRows = await json<ReportData['overTime'][number]>(ch, co2eOverTime(f, 'hour'));
-  if (new Set(overTimeRows.map((r) => r.period_start)).size > 96)
-    overTimeRows = await json<ReportData['overTime'][number]>(ch, co2eOverTime(f, 'day'));
+  // Hourly points; daily when there are too many to read, per minute when too few to draw a line.
+  type Point = ReportData['overTime'][number];
+  const points = (rows: Point[]) => new Set(rows.map((r) => r.period_start)).size;
+  let overTimeRows = await json<Point>(ch, co2eOverTime(f, 'hour'));
+  if (points(overTimeRows) > 96) overTimeRows = await json<Point>(ch, co2eOverTime(f, 'day'));
+  else if (points(overTimeRows) < 3) overTimeRows = await json<Point>(ch, co2eByMinute(f));
   const [distribution, boundary, tenants, perQuery, ledger] = await Promise.all([
     json<ReportData['distribution'][number]>(ch, energyDistribution(f)),
     json<ReportData['boundary'][number]>(ch, boundaryBreakdown(f)),

@@ -216,3 +216,16 @@ GROUP BY tenant
 ORDER BY co2e_location_kg DESC, tenant
 LIMIT ${int(limit)}`;
 }
+
+/** gCO2e per query per minute and region, from the request rows: for ranges shorter than a few hours. */
+export function co2eByMinute(f: Filters): string {
+  return `
+SELECT period_start, region, gl / greatest(q, 1) AS g_per_query, q AS queries
+FROM
+(
+    SELECT toStartOfMinute(t_start) AS period_start, region, count() AS q, sum(co2e_location_g) AS gl
+    FROM (SELECT region, co2e_location_g, t_start FROM request_energy FINAL WHERE ${where(f)})
+    GROUP BY period_start, region
+)
+ORDER BY period_start, region`;
+}
