@@ -11,6 +11,8 @@ CREATE USER IF NOT EXISTS joulestream_reader IDENTIFIED WITH sha256_password BY 
 -- it can drop, alter or create nothing. Grants name tables before migrations create them.
 GRANT INSERT ON joulestream.request_energy TO joulestream_writer;
 GRANT INSERT ON joulestream.host_ledger TO joulestream_writer;
+GRANT INSERT ON joulestream.rollup TO joulestream_writer;
+GRANT INSERT ON joulestream.facility_info TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_reader;
 SQL
