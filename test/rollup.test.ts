@@ -2,6 +2,9 @@
 // a correction after the hour was rolled up changes the rollup, a replay double-counts nothing,
 // every view answers with the numbers worked out below, and retention drops only old partitions.
 import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse, migrate } from '../services/adapters/clickhouse.ts';
@@ -9,6 +12,7 @@ import { loadFleet } from '../services/adapters/fleet-file.ts';
 import { createLogger } from '../services/adapters/logger.ts';
 import { Registry } from '../services/adapters/metrics.ts';
 import { loadConfig, type Config } from '../services/config/config.ts';
+import { freePort } from '../services/chaos/scenario.ts';
 import { parsePartition, Rollup } from '../services/rollup/rollup.ts';
 import { isolatedEnv } from './support/stack.ts';
 
@@ -248,4 +252,41 @@ test('retention drops whole months past the cutoff and keeps the rest', async ()
     literal: "('hour', 202611)",
   });
   assert.equal(parsePartition('202611); DROP TABLE x; --'), null);
+});
+
+test('joulestream backfill and the scheduled service run from the CLI; the service stops on SIGTERM', async () => {
+  const env = { ...process.env, ...(await isolatedEnv()), CLICKHOUSE_DATABASE: config.clickhouse.database };
+  const bin = fileURLToPath(new URL('../bin/joulestream.js', import.meta.url));
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [bin, 'backfill', '--from', new Date(H0).toISOString(), '--to', new Date(H1 + 3_600_000).toISOString()],
+    { env },
+  );
+  assert.match(stdout, /recomputed 2 hours and 1 days/);
+  await assert.rejects(
+    promisify(execFile)(process.execPath, [bin, 'backfill'], { env }),
+    /backfill needs --from/,
+  );
+  // The service: two runs five seconds apart, visible in its metrics, then a clean stop.
+  const port = await freePort();
+  const child = spawn(process.execPath, [bin, 'rollup'], {
+    env: { ...env, JOULESTREAM_ROLLUP_INTERVAL_S: '5', JOULESTREAM_HTTP_PORT: String(port) },
+    stdio: 'ignore',
+  });
+  try {
+    const deadline = Date.now() + 30_000;
+    let runs = 0;
+    while (Date.now() < deadline && runs < 2) {
+      const text = await fetch(`http://127.0.0.1:${port}/metrics`)
+        .then((r) => r.text())
+        .catch(() => '');
+      runs = Number(/joulestream_rollup_runs_total\{outcome="ok"\} (\d+)/.exec(text)?.[1] ?? 0);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.ok(runs >= 2, `scheduled runs: ${runs}`);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  const code = await new Promise<number | null>((r) => child.on('exit', r));
+  assert.equal(code, 0);
 });

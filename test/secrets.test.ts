@@ -2,7 +2,7 @@
 // (so connection errors are logged) and a SASL password set; neither secret appears in its output.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -73,11 +73,14 @@ test('secrets from env and files never appear in log output, even at debug level
   assert.match(out, /ClickHouse insert failed/, 'the wrong password was used and the failure logged');
   assert.ok(!out.includes(chSecret), 'the ClickHouse password is not in the logs');
 
-  // And a SASL password is refused clearly without being echoed (no SASL listener here).
+  // SASL: against the stack's SCRAM listener when there is one (so the password is really used and
+  // refused), else against the plain listener; either way it is never echoed, even at debug level.
+  const saslBrokers = env.JOULESTREAM_STACK_KAFKA_SASL_BROKERS;
   const sasl = spawn(process.execPath, ['bin/joulestream.js', 'fit-kappa'], {
     env: {
       ...process.env,
       ...env,
+      ...(saslBrokers ? { KAFKA_BROKERS: saslBrokers } : {}),
       LOG_LEVEL: 'debug',
       KAFKA_SASL_MECHANISM: 'scram-sha-512',
       KAFKA_SASL_USERNAME: 'joulestream',
@@ -91,5 +94,30 @@ test('secrets from env and files never appear in log output, even at debug level
   const timer = setTimeout(() => sasl.kill('SIGKILL'), 30_000);
   await new Promise((r) => sasl.on('exit', r));
   clearTimeout(timer);
+  if (saslBrokers)
+    assert.match(out2, /SASL SCRAM SHA512 authentication failed/, 'the password reached the broker');
   assert.ok(!out2.includes('sasl-Secret-91b2c3'), 'the SASL password is not in the output');
+  if (saslBrokers) {
+    // The right password, from a file, at debug level: connects, and the secret is not in the output.
+    const real = readFileSync(env.JOULESTREAM_STACK_KAFKA_SCRAM_PASSWORD_FILE!, 'utf8').trim();
+    const ok = spawn(process.execPath, ['bin/joulestream.js', 'fit-kappa'], {
+      env: {
+        ...process.env,
+        ...env,
+        KAFKA_BROKERS: saslBrokers,
+        LOG_LEVEL: 'debug',
+        KAFKA_SASL_MECHANISM: 'scram-sha-512',
+        KAFKA_SASL_USERNAME: 'joulestream',
+        KAFKA_SASL_PASSWORD_FILE: env.JOULESTREAM_STACK_KAFKA_SCRAM_PASSWORD_FILE,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out3 = '';
+    ok.stdout.on('data', (b: Buffer) => (out3 += b.toString()));
+    ok.stderr.on('data', (b: Buffer) => (out3 += b.toString()));
+    const code3 = await new Promise<number | null>((r) => ok.on('exit', r));
+    assert.equal(code3, 0, out3.slice(-2000));
+    assert.match(out3, /replayed \d+ records/);
+    assert.ok(!out3.includes(real), 'the SCRAM password is not in the output');
+  }
 });
