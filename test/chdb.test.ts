@@ -105,6 +105,7 @@ test(
         sciByModel(f),
         co2eOverTime(f, 'hour'),
         co2eOverTime(f, 'day'),
+        co2eByMinute(f),
         energyDistribution(f),
         boundaryBreakdown(f),
         topTenants(f),

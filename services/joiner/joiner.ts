@@ -142,6 +142,8 @@ export class Joiner {
       ),
       stateBytes: r.gauge('joulestream_joiner_state_bytes', 'Approximate bytes of per-host state held'),
       hosts: r.gauge('joulestream_joiner_hosts', 'Hosts with state in this instance'),
+      rss: r.gauge('joulestream_process_rss_bytes', 'Resident set size of this process'),
+      heap: r.gauge('joulestream_process_heap_used_bytes', 'V8 heap in use by this process'),
       windows: r.gauge(
         'joulestream_joiner_windows',
         'Windows with requests: open (not yet attributed) and held (open or still correctable)',
@@ -487,6 +489,9 @@ export class Joiner {
         held += c.held;
       }
       this.m.stateBytes.set(bytes);
+      const mem = process.memoryUsage();
+      this.m.rss.set(mem.rss);
+      this.m.heap.set(mem.heapUsed);
       this.m.windows.set(open, { state: 'open' });
       this.m.windows.set(held, { state: 'held' });
       this.m.hosts.set(this.hosts.size);
