@@ -25,7 +25,13 @@ after(async () => {
 
 test('migrations apply once and are a no-op the second time', async () => {
   const first = await migrate(config.clickhouse);
-  assert.deepEqual(first, ['001_request_energy.sql', '002_host_ledger.sql', '003_request_totals_view.sql']);
+  assert.deepEqual(first, [
+    '001_request_energy.sql',
+    '002_host_ledger.sql',
+    '003_request_totals_view.sql',
+    '004_rollup.sql',
+    '005_views.sql',
+  ]);
   assert.deepEqual(await migrate(config.clickhouse), []);
 });
 

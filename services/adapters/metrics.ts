@@ -39,6 +39,10 @@ export class Gauge extends Metric {
   set(value: number, labels: Labels = {}): void {
     this.values.set(key(labels), value);
   }
+  /** Forgets one label set (a partition this member no longer owns, say). */
+  remove(labels: Labels): void {
+    this.values.delete(key(labels));
+  }
   get(labels: Labels = {}): number {
     return this.values.get(key(labels)) ?? 0;
   }

@@ -5,6 +5,7 @@ import type { DeadLetter } from '../adapters/avro.ts';
 import type { Env } from '../config/config.ts';
 import { rng } from '../sim/fleet-sim.ts';
 import {
+  killAll,
   compare,
   deadLetters,
   kill,
@@ -84,7 +85,7 @@ const newestWindow = async (env: Env) =>
  * The joiner killed with SIGKILL `kills` times at random moments, each shortly after that life made
  * progress, so kills land between inserts and commits.
  */
-export async function sigkillScenario(base: Env, kills = 10, seed = Date.now()): Promise<ChaosResult> {
+async function sigkillScenarioBody(base: Env, kills = 10, seed = Date.now()): Promise<ChaosResult> {
   const run = await startRun(base);
   const r = rng(seed % 100_000);
   let killedAfterProgress = 0;
@@ -106,7 +107,7 @@ export async function sigkillScenario(base: Env, kills = 10, seed = Date.now()):
 }
 
 /** Three joiners in one group; one is killed a third of the way in and restarted at two thirds. */
-export async function scaleOutScenario(base: Env): Promise<ChaosResult> {
+async function scaleOutScenarioBody(base: Env): Promise<ChaosResult> {
   const run = await startRun(base);
   const procs: JoinerProcess[] = [];
   for (let i = 0; i < 3; i++) procs.push(await startJoiner(run.faulty));
@@ -123,7 +124,7 @@ export async function scaleOutScenario(base: Env): Promise<ChaosResult> {
 }
 
 /** ClickHouse stopped for `outageMs` while the joiner runs and input keeps arriving. */
-export async function clickhouseOutageScenario(
+async function clickhouseOutageScenarioBody(
   base: Env,
   clickhouse: ServerControl,
   outageMs = 30_000,
@@ -149,7 +150,7 @@ export async function clickhouseOutageScenario(
 }
 
 /** The broker stopped and started again while the joiner runs and the feeder keeps publishing. */
-export async function brokerRestartScenario(base: Env, kafka: ServerControl): Promise<ChaosResult> {
+async function brokerRestartScenarioBody(base: Env, kafka: ServerControl): Promise<ChaosResult> {
   const run = await startRun(base, { feedMs: 40_000 });
   const p = await startJoiner(run.faulty);
   await run.progress(0.4);
@@ -166,7 +167,7 @@ export async function brokerRestartScenario(base: Env, kafka: ServerControl): Pr
 }
 
 /** The bad-input corpus fed halfway through: each record dead-lettered, the good ones unaffected. */
-export async function badInputScenario(base: Env): Promise<ChaosResult> {
+async function badInputScenarioBody(base: Env): Promise<ChaosResult> {
   const run = await startRun(base, { withCorpus: true, feedMs: 15_000 });
   const p = await startJoiner(run.faulty);
   await run.fed;
@@ -187,3 +188,20 @@ export async function badInputScenario(base: Env): Promise<ChaosResult> {
   const result = await finish(run, 'bad-input', `${run.corpus.length} bad records, one per class`, null);
   return { ...result, counted };
 }
+
+/** Runs a scenario; whatever happens, no joiner child outlives it. */
+const guarded =
+  <A extends unknown[]>(body: (...args: A) => Promise<ChaosResult>) =>
+  async (...args: A): Promise<ChaosResult> => {
+    try {
+      return await body(...args);
+    } finally {
+      await killAll();
+    }
+  };
+
+export const sigkillScenario = guarded(sigkillScenarioBody);
+export const scaleOutScenario = guarded(scaleOutScenarioBody);
+export const clickhouseOutageScenario = guarded(clickhouseOutageScenarioBody);
+export const brokerRestartScenario = guarded(brokerRestartScenarioBody);
+export const badInputScenario = guarded(badInputScenarioBody);

@@ -10,6 +10,7 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { AvroCodec, AvroError, type DeadLetter, type PowerSampleWire } from '../adapters/avro.ts';
 import { insertRows, ledgerRowToDb, requestRowToDb } from '../adapters/clickhouse.ts';
 import { backoffMs, RowWriter, type Batch } from '../adapters/row-writer.ts';
+import { CoPartitionedAssigner } from '../adapters/co-partitioned-assigner.ts';
 import { Publisher, type Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
@@ -142,6 +143,10 @@ export class Joiner {
       ),
       stateBytes: r.gauge('joulestream_joiner_state_bytes', 'Approximate bytes of per-host state held'),
       hosts: r.gauge('joulestream_joiner_hosts', 'Hosts with state in this instance'),
+      assigned: r.gauge(
+        'joulestream_joiner_assigned_partitions',
+        'Partitions of each input topic this member owns',
+      ),
       rss: r.gauge('joulestream_process_rss_bytes', 'Resident set size of this process'),
       heap: r.gauge('joulestream_process_heap_used_bytes', 'V8 heap in use by this process'),
       windows: r.gauge(
@@ -184,6 +189,8 @@ export class Joiner {
       rebalanceTimeout: 2 * this.deps.config.joiner.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(this.deps.config.joiner.sessionTimeoutMs / 3)),
       maxBytesPerPartition: 4 * 1024 * 1024,
+      // A host's requests and power must reach the same member (see the assignor).
+      partitionAssigners: [CoPartitionedAssigner],
     });
   }
 
@@ -200,6 +207,7 @@ export class Joiner {
     // rebuilds them from the committed offsets with the same versions (decision record 0011).
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const owned = new Set(e.payload.memberAssignment[this.deps.topics.requests] ?? []);
+      this.m.assigned.set(owned.size);
       void this.serial(() => {
         this.dropUnowned(owned);
         return Promise.resolve();
@@ -290,7 +298,11 @@ export class Joiner {
       dropped++;
     }
     for (const k of [...this.tracks.keys()]) {
-      if (!owned.has(Number(k.split('\u0000')[1]))) this.tracks.delete(k);
+      const [topic, p] = k.split('\u0000');
+      if (owned.has(Number(p))) continue;
+      this.tracks.delete(k);
+      // Its lag is the new owner's to report now.
+      this.m.lag.remove({ topic: topic!, partition: Number(p) });
     }
     if (dropped > 0)
       this.deps.log.info({ dropped, owned: [...owned] }, 'dropped hosts of revoked partitions');
