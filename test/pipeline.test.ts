@@ -227,8 +227,21 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
   const m = registry.render();
   assert.match(m, /joulestream_joiner_dead_letters_total\{reason="unknown-host"\} 1/);
   assert.match(m, /joulestream_joiner_dead_letters_total\{reason="invalid-power"\} 1/);
-  // The operational gauges the joiner exports, with values.
-  for (const g of ['consumer_lag{', 'windows{state="held"}', 'state_bytes', 'backlog_rows', 'paused'])
-    assert.ok(m.includes(`joulestream_joiner_${g}`), `metric ${g}`);
-  assert.match(m, /joulestream_joiner_paused 0/);
+  // The operational gauges the joiner exports, with values; the state gauges are refreshed by its
+  // 1 s timer, which may not have ticked yet in a fast run.
+  const gauges = await waitFor('the 1 s state gauges', () =>
+    Promise.resolve(registry.render()).then((t) =>
+      /^joulestream_joiner_state_bytes \d/m.test(t) ? t : undefined,
+    ),
+  );
+  for (const g of [
+    'consumer_lag{',
+    'windows{state="held"}',
+    'state_bytes',
+    'backlog_rows',
+    'paused',
+    'assigned_partitions',
+  ])
+    assert.ok(gauges.includes(`\njoulestream_joiner_${g}`), `metric ${g}`);
+  assert.match(gauges, /^joulestream_joiner_paused 0$/m);
 });

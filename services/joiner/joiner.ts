@@ -175,6 +175,12 @@ export class Joiner {
       ),
       paused: r.gauge('joulestream_joiner_paused', '1 while consumption is paused for backpressure'),
     };
+    this.initGauges();
+  }
+
+  private initGauges(): void {
+    this.m.paused.set(0);
+    this.m.backlogRows.set(0);
   }
 
   status(): { running: boolean; lastError: string | null } {
