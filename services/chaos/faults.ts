@@ -101,22 +101,22 @@ async function sigkillScenarioBody(base: Env, kills = 10, seed = Date.now()): Pr
   await run.fed;
   // The next life starts after the last kill: how long until it has rebuilt its state and caught up.
   const last = await startJoiner(run.faulty);
-  const recoveryMs = await timeToCatchUp(last);
+  const recoveryMs = await timeToCatchUp(last, 120_000, run.fedDone);
   await runToCompletion(run.faulty, run.requests.length, [last]);
   return { ...(await finish(run, 'sigkill', `${kills} × SIGKILL`, recoveryMs)), killedAfterProgress };
 }
 
-/** Three joiners in one group; one is killed a third of the way in and restarted at two thirds. */
+/** Three joiners in one group; one is killed a quarter of the way in and restarted halfway. */
 async function scaleOutScenarioBody(base: Env): Promise<ChaosResult> {
-  const run = await startRun(base);
+  const run = await startRun(base, { feedMs: 40_000 });
   const procs: JoinerProcess[] = [];
   for (let i = 0; i < 3; i++) procs.push(await startJoiner(run.faulty));
-  await run.progress(1 / 3);
+  await run.progress(0.25);
   await kill(procs[1]!);
-  await run.progress(2 / 3);
+  await run.progress(0.5);
   procs[1] = await startJoiner(run.faulty);
   const t0 = Date.now();
-  await Promise.all(procs.map((p) => timeToCatchUp(p)));
+  await Promise.all(procs.map((p) => timeToCatchUp(p, 120_000, run.fedDone)));
   const recoveryMs = Date.now() - t0;
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, procs);
@@ -142,7 +142,7 @@ async function clickhouseOutageScenarioBody(
   } finally {
     await clickhouse.start();
   }
-  const recoveryMs = await timeToCatchUp(p);
+  const recoveryMs = await timeToCatchUp(p, 120_000, run.fedDone);
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
   const result = await finish(run, 'clickhouse-outage', `ClickHouse down ${outageMs / 1000} s`, recoveryMs);
@@ -160,7 +160,7 @@ async function brokerRestartScenarioBody(base: Env, kafka: ServerControl): Promi
   } finally {
     await kafka.start();
   }
-  const recoveryMs = await timeToCatchUp(p, 180_000);
+  const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
   return finish(run, 'broker-restart', 'Kafka broker stopped 5 s, restarted', recoveryMs);

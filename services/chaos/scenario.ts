@@ -43,6 +43,8 @@ export interface Run {
   corpus: BadRecord[];
   /** Resolves when the whole input is in Kafka. */
   fed: Promise<void>;
+  /** True once the whole input is in Kafka. */
+  fedDone: () => boolean;
   /** Resolves once `fraction` of the input has been fed. */
   progress: (fraction: number) => Promise<void>;
 }
@@ -169,7 +171,9 @@ export async function startRun(
     done >= fraction
       ? Promise.resolve()
       : new Promise<void>((resolve) => waiters.push({ fraction, resolve }));
-  return { clean, faulty, kafka, topics, requests, recordsIn, corpus, fed, progress };
+  let isFed = false;
+  void fed.then(() => (isFed = true));
+  return { clean, faulty, kafka, topics, requests, recordsIn, corpus, fed, fedDone: () => isFed, progress };
 }
 
 const toWire = ({ instance: _i, trueDynamicJ: _t, ...r }: SimRequest) => r;
@@ -235,37 +239,76 @@ export async function kill(p: JoinerProcess, signal: NodeJS.Signals = 'SIGKILL')
   await p.exited;
 }
 
-/**
- * The joiner's own view of whether it has caught up: a batch consumed after `sinceMs`, no lag on any
- * partition it reads, no rows waiting for ClickHouse.
- */
-export async function caughtUp(p: JoinerProcess, sinceMs: number): Promise<boolean> {
+interface Snapshot {
+  joined: boolean;
+  /** Owns no partition: nothing to catch up on. */
+  idle: boolean;
+  noLag: boolean;
+  hasLag: boolean;
+  backlog: number;
+  lastBatchMs: number;
+  consumed: number;
+}
+
+async function snapshot(p: JoinerProcess): Promise<Snapshot | null> {
+  const text = await metricsText(p);
+  if (text === null) return null;
+  const lag = [...text.matchAll(/^joulestream_joiner_consumer_lag\{[^}]*\} (\S+)$/gm)];
+  const assigned = /^joulestream_joiner_assigned_partitions (\S+)$/m.exec(text);
+  return {
+    joined: assigned !== null,
+    idle: assigned !== null && Number(assigned[1]) === 0,
+    noLag: lag.every((m) => Number(m[1]) === 0),
+    hasLag: lag.length > 0,
+    backlog: Number(/^joulestream_joiner_backlog_rows (\S+)$/m.exec(text)?.[1] ?? 0),
+    lastBatchMs: Number(/^joulestream_joiner_last_batch_time_ms (\S+)$/m.exec(text)?.[1] ?? 0),
+    consumed: [...text.matchAll(/^joulestream_joiner_records_total\{[^}]*\} (\S+)$/gm)].reduce(
+      (a, m) => a + Number(m[1]),
+      0,
+    ),
+  };
+}
+
+async function metricsText(p: JoinerProcess): Promise<string | null> {
   try {
-    const text = await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
-    const lag = [...text.matchAll(/^joulestream_joiner_consumer_lag\{[^}]*\} (\S+)$/gm)];
-    const backlog = /^joulestream_joiner_backlog_rows (\S+)$/m.exec(text);
-    const last = /^joulestream_joiner_last_batch_time_ms (\S+)$/m.exec(text);
-    // A member that owns no partition (more members than partitions) has nothing to catch up on.
-    if (/^joulestream_joiner_assigned_partitions 0$/m.test(text)) return true;
-    return (
-      Number(last?.[1] ?? 0) > sinceMs &&
-      lag.length > 0 &&
-      lag.every((m) => Number(m[1]) === 0) &&
-      Number(backlog?.[1] ?? 0) === 0
-    );
+    return await (await fetch(`http://127.0.0.1:${p.port}/metrics`)).text();
   } catch {
-    return false;
+    return null;
   }
 }
 
-/** Waits until `p` has caught up; returns the milliseconds that took. */
-export async function timeToCatchUp(p: JoinerProcess, timeoutMs = 120_000): Promise<number> {
+/**
+ * Waits until `p` has caught up and returns how long that took. While input still arrives: a batch
+ * consumed after the start, no lag on any partition it reads, no rows waiting for ClickHouse. Once
+ * the input is complete (`inputDone`), there may be no new batch at all (everything it owns was
+ * committed before it joined), so then: joined, no lag, no backlog, and nothing consumed for 3 s;
+ * the time reported is that of its last progress.
+ */
+export async function timeToCatchUp(
+  p: JoinerProcess,
+  timeoutMs = 120_000,
+  inputDone: () => boolean = () => false,
+): Promise<number> {
   const t0 = Date.now();
-  while (!(await caughtUp(p, t0))) {
-    if (Date.now() - t0 > timeoutMs) throw new Error(`joiner did not catch up within ${timeoutMs} ms`);
+  let lastConsumed = -1;
+  let lastProgress = t0;
+  for (;;) {
+    const s = await snapshot(p);
+    const now = Date.now();
+    if (s) {
+      if (s.consumed !== lastConsumed) {
+        lastConsumed = s.consumed;
+        lastProgress = now;
+      }
+      if (s.idle) return now - t0;
+      const settled = s.joined && s.noLag && s.backlog === 0;
+      if (settled && s.hasLag && s.lastBatchMs > t0) return now - t0;
+      if (settled && inputDone() && now - lastProgress >= 3000) return lastProgress - t0;
+    }
+    if (now - t0 > timeoutMs)
+      throw new Error(`joiner did not catch up within ${timeoutMs} ms; last state: ${JSON.stringify(s)}`);
     await sleep(100);
   }
-  return Date.now() - t0;
 }
 
 export async function query(env: Env, sql: string): Promise<Record<string, unknown>[]> {
