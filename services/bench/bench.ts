@@ -8,7 +8,7 @@
 // (conversation, time-compressed to --rps requests/s per GPU), GPU power at 10 Hz per GPU.
 
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -71,7 +71,12 @@ async function produce(
   const instances = names.flatMap((h) => Array.from({ length: 8 }, (_, g) => llama8b(h, g)));
   // Compress the trace so the fleet sees `rps` requests per second per GPU.
   const wanted = Math.ceil(instances.length * rps * seconds);
-  const rows = trace.slice(0, Math.min(trace.length, wanted));
+  // The trace is tiled (each repeat shifted by its span) when the fleet needs more requests than it has.
+  const traceSpan = trace[trace.length - 1]!.arrivalMs - trace[0]!.arrivalMs + 1000;
+  const rows = Array.from({ length: wanted }, (_, i) => {
+    const r = trace[i % trace.length]!;
+    return { ...r, arrivalMs: r.arrivalMs + Math.floor(i / trace.length) * traceSpan };
+  });
   const span = rows[rows.length - 1]!.arrivalMs - rows[0]!.arrivalMs;
   const compress = Math.max(1, span / (seconds * 1000));
   const requests = scheduleRequests(rows, instances, t0, compress, 7).filter(
@@ -146,12 +151,13 @@ async function rawConsume(
   await consumer.subscribe({ topics: [topics.requests, topics.power], fromBeginning: true });
   const values: Buffer[] = [];
   let n = 0;
+  // From the moment the group is joined: the same start as the joiner's first fetch.
   let first = 0;
+  consumer.on(consumer.events.GROUP_JOIN, () => (first = Date.now()));
   let done!: () => void;
   const finished = new Promise<void>((r) => (done = r));
   await consumer.run({
     eachBatch: async ({ batch }) => {
-      if (first === 0) first = Date.now();
       n += batch.messages.length;
       if (values.length < 200_000) for (const m of batch.messages) if (m.value) values.push(m.value);
       if (n >= total) done();
@@ -259,7 +265,6 @@ async function endToEnd(base: Env, input: Input, joiners: number, profileDir: st
     CLICKHOUSE_DATABASE: `${base.CLICKHOUSE_DATABASE!}_e2e${joiners}_${id}`,
     JOULESTREAM_GROUP_ID: `${base.JOULESTREAM_GROUP_ID!}-e2e${joiners}-${id}`,
     JOULESTREAM_FLEET: input.fleetFile,
-    ...(profileDir ? { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${profileDir}` } : {}),
   };
   await migrate(loadConfig(env).clickhouse);
   const reader = createClickHouse(
@@ -269,13 +274,20 @@ async function endToEnd(base: Env, input: Input, joiners: number, profileDir: st
   );
   const procs: JoinerProcess[] = [];
   const t0 = Date.now();
-  for (let i = 0; i < joiners; i++) procs.push(await startJoiner(env));
+  const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [];
+  for (let i = 0; i < joiners; i++) procs.push(await startJoiner(env, nodeArgs));
+  // Throughput counts from the group join (process start excluded, as for the raw ceiling) to the
+  // last row landed.
+  let firstMs = 0;
   let peakRss = 0;
   let peakHeap = 0;
   let state = 0;
   for (;;) {
     const ms = await Promise.all(procs.map(metricsOf));
     const consumed = ms.reduce((a, m) => a + (m.get('joulestream_joiner_records_total') ?? 0), 0);
+    // From the moment a joiner has joined the group: the same start as the raw ceiling's.
+    if (firstMs === 0 && ms.some((m) => m.has('joulestream_joiner_assigned_partitions')))
+      firstMs = Date.now();
     peakRss = Math.max(
       peakRss,
       ms.reduce((a, m) => a + (m.get('joulestream_process_rss_bytes') ?? 0), 0),
@@ -297,7 +309,7 @@ async function endToEnd(base: Env, input: Input, joiners: number, profileDir: st
     if (Date.now() - t0 > 20 * 60_000) throw new Error('the joiner did not finish within 20 minutes');
     await sleep(100);
   }
-  const s = (Date.now() - t0) / 1000;
+  const s = (Date.now() - firstMs) / 1000;
   await Promise.all(procs.map((p) => kill(p, 'SIGTERM')));
   await reader.close();
   return {
@@ -460,7 +472,10 @@ async function main(): Promise<void> {
     );
     const profDir =
       values.profile && scale === scales[scales.length - 1] ? join(ROOT, 'bench-profile') : null;
-    if (profDir) mkdirSync(profDir, { recursive: true });
+    if (profDir) {
+      rmSync(profDir, { recursive: true, force: true });
+      mkdirSync(profDir, { recursive: true });
+    }
     const one = await endToEnd(envX, input, 1, profDir);
     say(`joiner ×1: ${one.recordsPerS.toFixed(0)} records/s; joiner ×2`);
     const two = await endToEnd(envX, input, 2, null);

@@ -212,9 +212,9 @@ export async function killAll(): Promise<void> {
   );
 }
 
-export async function startJoiner(env: Env): Promise<JoinerProcess> {
+export async function startJoiner(env: Env, nodeArgs: string[] = []): Promise<JoinerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [ROOT + 'bin/joulestream.js', 'joiner'], {
+  const child = spawn(process.execPath, [...nodeArgs, ROOT + 'bin/joulestream.js', 'joiner'], {
     cwd: ROOT,
     env: { ...process.env, ...env, JOULESTREAM_HTTP_PORT: String(port) },
     stdio: ['ignore', 'ignore', 'pipe'],

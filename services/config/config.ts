@@ -34,6 +34,10 @@ export interface Config {
     groupId: string;
     maxBatchRows: number;
     insertConcurrency: number;
+    /** Longest a row waits in the joiner before it is inserted (unless a batch fills first). */
+    flushIntervalMs: number;
+    /** Partitions whose batches kafkajs may hand over at once (processing stays serial). */
+    partitionsConcurrently: number;
     /** How long the group waits for a silent member before giving its partitions to others. */
     sessionTimeoutMs: number;
   };
@@ -220,6 +224,8 @@ export function loadConfig(env: Env): Readonly<Config> {
       attributionCacheWindows: int(env, 'JOULESTREAM_ATTRIBUTION_CACHE_WINDOWS', 256, 8, 100_000),
       maxBatchRows: int(env, 'JOULESTREAM_MAX_BATCH_ROWS', 20_000, 1, 1_000_000),
       insertConcurrency: int(env, 'JOULESTREAM_INSERT_CONCURRENCY', 2, 1, 64),
+      flushIntervalMs: int(env, 'JOULESTREAM_FLUSH_INTERVAL_MS', 1000, 0, 60_000),
+      partitionsConcurrently: int(env, 'JOULESTREAM_PARTITIONS_CONCURRENTLY', 1, 1, 256),
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',

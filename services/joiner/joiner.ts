@@ -91,6 +91,8 @@ export class Joiner {
   private retryAttempt = 0;
   private retryAtMs = 0;
   private paused = false;
+  private lastWriteMs = 0;
+  private lateQueue: { key: string; value: Buffer }[] = [];
   private pausedSinceMs: number | null = null;
   private pausedTotalMs = 0;
   private readonly m;
@@ -238,7 +240,9 @@ export class Joiner {
     await consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // Batches are processed one at a time (the serial lock) in any case; letting kafkajs hand over
+      // several partitions' batches overlaps the next fetches with that processing.
+      partitionsConsumedConcurrently: this.deps.config.joiner.partitionsConcurrently,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
@@ -518,8 +522,18 @@ export class Joiner {
       ...this.writer.batches('request_energy', out.requests.map(requestRowToDb)),
       ...this.writer.batches('host_ledger', out.ledger.map(ledgerRowToDb)),
     );
-    const durable = await this.write(Date.now());
-    await this.publishSide(out);
+    this.queueLate(out);
+    // Inserts, side topics and commits each cost round trips: do them when enough rows wait or the
+    // flush interval has passed (and always on the 1 s timer), not after every fetched batch.
+    const due =
+      touched === null ||
+      backlogRows(this.backlog) >= this.deps.config.joiner.maxBatchRows ||
+      Date.now() - this.lastWriteMs >= this.deps.config.joiner.flushIntervalMs;
+    if (!due) return;
+    this.lastWriteMs = Date.now();
+    const durable = await this.write(this.lastWriteMs);
+    // Dead letters and late records go out before the offsets that cover them are committed.
+    await this.publishSide();
     if (durable) await this.commit();
   }
 
@@ -603,8 +617,8 @@ export class Joiner {
     else this.consumer.resume(topics);
   }
 
-  private async publishSide(out: Emissions): Promise<void> {
-    const lateMsgs = out.late.map((l) => {
+  private queueLate(out: Emissions): void {
+    for (const l of out.late) {
       this.m.late.inc({ kind: l.kind });
       const letter: DeadLetter = {
         reason: 'late',
@@ -617,9 +631,14 @@ export class Joiner {
         payload: Buffer.from(JSON.stringify(l.record)),
         tMs: this.now(),
       };
-      return { key: l.record.host, value: this.codec.encode('deadletter', letter) };
-    });
-    await this.dlq.send(this.deps.topics.late, lateMsgs);
+      this.lateQueue.push({ key: l.record.host, value: this.codec.encode('deadletter', letter) });
+    }
+  }
+
+  private async publishSide(): Promise<void> {
+    const late = this.lateQueue;
+    this.lateQueue = [];
+    await this.dlq.send(this.deps.topics.late, late);
     const dead = this.deadLetters;
     this.deadLetters = [];
     await this.dlq.send(
