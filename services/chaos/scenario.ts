@@ -14,6 +14,7 @@ import { loadConfig, type Env } from '../config/config.ts';
 import { llama8b, rng, scheduleRequests, simulateReadings, type SimRequest } from '../sim/fleet-sim.ts';
 import type { Kafka } from 'kafkajs';
 import { badInputs, type BadRecord } from './corpus.ts';
+import { readingMessage, requestMessage } from '../sim/wire.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const HOSTS = ['host-a', 'host-b', 'host-c'];
@@ -116,7 +117,7 @@ export async function startRun(
       while (ri < byEnd.length && byEnd[ri]!.tEndMs <= until) reqs.push(byEnd[ri++]!);
       await send(
         'requests',
-        reqs.map((q) => ({ key: q.host, value: codec.encode('request', toWire(q)) })),
+        reqs.map((q) => requestMessage(codec, q)),
       );
       if (corpus.length > 0 && i === chunk * half) {
         // A raw producer: the project's publisher never sends a record without a value.
@@ -132,28 +133,14 @@ export async function startRun(
       await sleep(pause);
       await send(
         'power',
-        part.map((s) => ({
-          key: s.host,
-          value: codec.encode('power', {
-            host: s.host,
-            role: s.role,
-            device: s.device,
-            tMs: s.tMs,
-            kind: 'reading',
-            energyJ: null,
-            rangeJ: null,
-            powerW: s.kind === 'reading' ? s.powerW : null,
-            averagingMs: s.kind === 'reading' ? s.averagingMs : null,
-            source: 'nvml',
-          }),
-        })),
+        part.map((s) => readingMessage(codec, s, 'nvml')),
       );
       done = (i + chunk) / samples.length;
       for (const w of waiters.filter((x) => x.fraction <= done)) w.resolve();
     }
     await send(
       'requests',
-      byEnd.slice(ri).map((q) => ({ key: q.host, value: codec.encode('request', toWire(q)) })),
+      byEnd.slice(ri).map((q) => requestMessage(codec, q)),
     );
     for (const stream of ['requests', 'power'] as const)
       await send(
