@@ -15,6 +15,7 @@ import { Registry } from '../services/adapters/metrics.ts';
 import { loadConfig, type Env } from '../services/config/config.ts';
 import { Joiner } from '../services/joiner/joiner.ts';
 import { readTopic } from './support/kafka.ts';
+import { readingMessage } from './support/wire.ts';
 import { isolatedEnv, waitFor } from './support/stack.ts';
 
 const log = createLogger('test', 'silent');
@@ -129,21 +130,21 @@ test('the joiner runs over SASL_SSL: records in, rows in ClickHouse', async (t) 
     ]);
     await p.send(
       topics.power,
-      Array.from({ length: 8 }, (_, i) => ({
-        key: 'host-a',
-        value: codec.encode('power', {
-          host: 'host-a',
-          role: 'accelerator',
-          device: '0',
-          tMs: t0 + i * 1000,
-          kind: 'reading',
-          energyJ: null,
-          rangeJ: null,
-          powerW: 200,
-          averagingMs: 1000,
-          source: 'nvml',
-        }),
-      })),
+      Array.from({ length: 8 }, (_, i) =>
+        readingMessage(
+          codec,
+          {
+            kind: 'reading',
+            host: 'host-a',
+            role: 'accelerator',
+            device: '0',
+            tMs: t0 + i * 1000,
+            powerW: 200,
+            averagingMs: 1000,
+          },
+          'nvml',
+        ),
+      ),
     );
     for (const stream of ['requests', 'power'] as const)
       await p.send(stream === 'requests' ? topics.requests : topics.power, [
