@@ -38,6 +38,8 @@ export interface Config {
     flushIntervalMs: number;
     /** Partitions whose batches kafkajs may hand over at once (processing stays serial). */
     partitionsConcurrently: number;
+    /** Fetched batches that may wait for processing while kafkajs fetches the next (0: none). */
+    prefetchBatches: number;
     /** How long the group waits for a silent member before giving its partitions to others. */
     sessionTimeoutMs: number;
   };
@@ -226,6 +228,7 @@ export function loadConfig(env: Env): Readonly<Config> {
       insertConcurrency: int(env, 'JOULESTREAM_INSERT_CONCURRENCY', 2, 1, 64),
       flushIntervalMs: int(env, 'JOULESTREAM_FLUSH_INTERVAL_MS', 1000, 0, 60_000),
       partitionsConcurrently: int(env, 'JOULESTREAM_PARTITIONS_CONCURRENTLY', 1, 1, 256),
+      prefetchBatches: int(env, 'JOULESTREAM_PREFETCH_BATCHES', 1, 0, 64),
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',

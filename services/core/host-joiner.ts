@@ -195,6 +195,12 @@ export class HostJoiner {
   private firstWindowMs = Number.NaN;
   private evictedTo = Number.NEGATIVE_INFINITY;
   private readonly idleFlags = new Map<number, string[]>();
+  /**
+   * Window versions computed during one advance, which changes no sample or request before its final
+   * eviction: a request row sums the versions of every window it spans, and overlapping requests
+   * asked for the same windows over and over (it showed in the profile).
+   */
+  private versions: Map<number, number> | null = null;
   private readonly facility: Facility;
   private firstWallMs = Number.NaN;
   /** Receives one observation per clean accelerator device-window as it closes (fit-kappa). */
@@ -378,6 +384,15 @@ export class HostJoiner {
   /** Closes every window the watermark has passed, then forgets state older than the horizon. */
   advance(nowMs: number, out: Emissions): void {
     if (Number.isNaN(this.nextOpenMs)) return;
+    this.versions = new Map();
+    try {
+      this.advanceWindows(nowMs, out);
+    } finally {
+      this.versions = null;
+    }
+  }
+
+  private advanceWindows(nowMs: number, out: Emissions): void {
     if (this.dirty.size > 0) {
       // Late records mark closed windows dirty; each is re-attributed once per advance, however
       // many records touched it, so a burst of late samples costs one correction, not thousands.
@@ -647,6 +662,8 @@ export class HostJoiner {
    * version and cannot replace the complete row.
    */
   private versionOf(w: number): number {
+    const known = this.versions?.get(w);
+    if (known !== undefined) return known;
     const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
     const from = w - reach;
     const to = w + this.w;
@@ -654,6 +671,7 @@ export class HostJoiner {
     const countIn = (list: PowerSample[]): number =>
       firstSampleAtOrAfter(list, to + 1) - firstSampleAtOrAfter(list, from);
     for (const d of this.devices.values()) n += countIn(d.counters) + countIn(d.readings);
+    this.versions?.set(w, n);
     return n;
   }
 

@@ -80,6 +80,10 @@ export class Joiner {
   private pending = emptyEmissions();
   private deadLetters: { topic: string; letter: DeadLetter; key: string }[] = [];
   private lock: Promise<void> = Promise.resolve();
+  /** Batches handed to the serial chain and not yet processed (the prefetch queue), oldest first. */
+  private queued: Promise<void>[] = [];
+  /** Partitions whose processing failed with prefetch on: the offset they are read again from. */
+  private readonly rereadFrom = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private lastError: string | null = null;
@@ -363,16 +367,47 @@ export class Joiner {
   }
 
   private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const limit = this.deps.config.joiner.prefetchBatches;
+    if (limit === 0) {
+      await this.serial(() => this.process(payload, true));
+      await payload.heartbeat();
+      return;
+    }
+    // kafkajs fetches the next batch only after this handler returns. Handing the batch to the serial
+    // chain and returning lets that fetch overlap the processing (the profile showed the joiner idle
+    // 61 % of the time, waiting on fetch round trips). Only the fetch position moves on here: offsets
+    // are committed from what was processed and made durable, so a crash re-reads the queue.
+    while (this.queued.length >= limit) await this.queued[0];
+    const job: Promise<void> = this.serial(() => this.process(payload, false))
+      .catch((err: unknown) => this.fail(err))
+      .finally(() => {
+        void this.queued.splice(this.queued.indexOf(job), 1);
+      });
+    this.queued.push(job);
+    payload.resolveOffset(payload.batch.lastOffset());
+    await payload.heartbeat();
+  }
+
+  /** `resolve`: move the fetch position record by record (without prefetch; with it, onBatch moved it). */
+  private async process(payload: EachBatchPayload, resolve: boolean): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
     const track = this.track(topic, partition);
     const now = this.now();
     const touched = new Set<string>();
-    await this.serial(async () => {
-      let consumed = 0;
+    const key = `${topic}\u0000${partition}`;
+    const from = this.rereadFrom.get(key);
+    if (from !== undefined) {
+      // Fetched before the seek below: dropped, since its records are read again from `from`.
+      if (Number(batch.firstOffset()) !== from) return;
+      this.rereadFrom.delete(key);
+    }
+    let consumed = 0;
+    let current = -1;
+    try {
       for (const msg of batch.messages) {
         if (!payload.isRunning() || payload.isStale()) break;
-        const offset = Number(msg.offset);
+        const offset = (current = Number(msg.offset));
         consumed++;
         const host = this.ingest(topic, partition, offset, msg.key, msg.value, now);
         track.push(offset, host?.id ?? null, host?.tMs ?? 0);
@@ -380,16 +415,24 @@ export class Joiner {
           touched.add(host.id);
           this.hostPartition.set(host.id, partition);
         }
-        payload.resolveOffset(msg.offset);
+        if (resolve) payload.resolveOffset(msg.offset);
       }
-      // Counted once per batch: a labelled increment per record showed in the profile.
-      this.m.consumed.inc({ topic }, consumed);
-      const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
-      this.m.lag.set(Math.max(0, lag), { topic, partition });
-      this.m.lastBatch.set(Date.now());
-      await this.flush(touched);
-    });
-    await payload.heartbeat();
+    } catch (err) {
+      if (!resolve && current >= 0) {
+        // With prefetch the fetch position is already past this batch, and later batches must not
+        // be processed over the records skipped here (commits would pass them): read again from
+        // the record that failed, as kafkajs does when a handler throws without prefetch.
+        this.rereadFrom.set(key, current);
+        this.consumer.seek({ topic, partition, offset: String(current) });
+      }
+      throw err;
+    }
+    // Counted once per batch: a labelled increment per record showed in the profile.
+    this.m.consumed.inc({ topic }, consumed);
+    const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
+    this.m.lag.set(Math.max(0, lag), { topic, partition });
+    this.m.lastBatch.set(Date.now());
+    await this.flush(touched);
   }
 
   /** Decodes, validates and routes one record; returns the host and event time it is about. */

@@ -4,7 +4,9 @@
 // than the correction horizon, so the state has reached its steady size; the heap is measured
 // after a forced GC, before and after the engines are dropped.
 //
-//   node --expose-gc --import tsx services/sim/state-bound.ts [--hosts 20] [--minutes 20] [--horizon-min 15]
+//   node --expose-gc --import tsx services/sim/state-bound.ts [--hosts 20] [--minutes 20] [--horizon-min 15] [--hz 1]
+//
+// --hz sets the GPU reading rate (1 Hz readings of 1 s averages by default; 10 for NVML's 100 ms).
 
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +14,16 @@ import { parseArgs } from 'node:util';
 import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
 import { testFleet, testSettings } from '../core/test-fleet.ts';
 import type { PowerSample } from '../core/types.ts';
-import { llama70bTp4, llama8b, scheduleRequests, simulateReadings, type Instance } from './fleet-sim.ts';
+import {
+  llama70bTp4,
+  llama8b,
+  scheduleRequests,
+  simulatePower,
+  simulateReadings,
+  type GpuSpec,
+  type Instance,
+  type SimRequest,
+} from './fleet-sim.ts';
 import { parseTrace } from './trace.ts';
 
 const { values } = parseArgs({
@@ -20,6 +31,7 @@ const { values } = parseArgs({
     hosts: { type: 'string', default: '20' },
     minutes: { type: 'string', default: '20' },
     'horizon-min': { type: 'string', default: '15' },
+    hz: { type: 'string', default: '1' },
   },
 });
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -27,6 +39,8 @@ if (!gc) throw new Error('run with node --expose-gc');
 const nHosts = Number(values.hosts);
 const seconds = Number(values.minutes) * 60;
 const horizonMs = Number(values['horizon-min']) * 60_000;
+const hz = Number(values.hz);
+if (!(hz > 0 && hz <= 100)) throw new Error('--hz takes a rate between 0 and 100');
 
 const DATA = fileURLToPath(new URL('../../data/azure-llm-inference-2023/', import.meta.url));
 const trace = parseTrace(readFileSync(DATA + 'AzureLLMInferenceTrace_conv.csv', 'utf8'));
@@ -34,6 +48,26 @@ const hosts = Array.from({ length: nHosts }, (_, i) => `h${i}`);
 const fleet = testFleet({ gpus: 8, hosts, idleW: 70 });
 const t0 = 1_700_000_000_000;
 const settings = testSettings({ horizonMs, outOfOrdernessMs: 2000, allowedLatenessMs: 1000 });
+
+/** GPU readings of (1000 / hz) ms averages, one per GPU of each instance, in time order. */
+function readingsAt(hz: number, reqs: SimRequest[], instances: Instance[], spec: GpuSpec): PowerSample[] {
+  const step = Math.round(1000 / hz);
+  const out: PowerSample[] = [];
+  simulatePower(reqs, instances, spec, t0, t0 + seconds * 1000, step, (k, t, w) => {
+    const inst = instances[k]!;
+    for (const g of inst.gpus)
+      out.push({
+        kind: 'reading',
+        host: inst.host,
+        role: 'accelerator',
+        device: String(g),
+        tMs: t + step,
+        powerW: w,
+        averagingMs: step,
+      });
+  });
+  return out.sort((a, b) => a.tMs - b.tMs);
+}
 
 gc();
 const heap0 = process.memoryUsage().heapUsed;
@@ -52,7 +86,11 @@ for (const [hi, host] of hosts.entries()) {
     (r) => r.tEndMs < t0 + seconds * 1000,
   );
   requests += reqs.length;
-  const gpu = simulateReadings(reqs, instances, { idleW: 70, maxW: 700 }, t0, t0 + seconds * 1000);
+  const spec = { idleW: 70, maxW: 700 };
+  const gpu =
+    hz === 1
+      ? simulateReadings(reqs, instances, spec, t0, t0 + seconds * 1000)
+      : readingsAt(hz, reqs, instances, spec);
   const j = new HostJoiner(fleet.hosts.get(host)!, fleet, settings);
   const byEnd = [...reqs].sort((a, b) => a.tEndMs - b.tEndMs);
   let ri = 0;
@@ -108,7 +146,7 @@ const perHost = (heapHeld - heapAfterDrop) / nHosts;
 const mb = (b: number): string => (b / 1e6).toFixed(2);
 process.stdout.write(
   `${nHosts} hosts x 8 GPUs, ${seconds / 60} simulated min, H = ${horizonMs / 60_000} min, 1 s windows, ` +
-    `${requests} requests (~${(requests / nHosts / seconds).toFixed(1)}/s per host), 12 power series per host at 1 Hz\n` +
+    `${requests} requests (~${(requests / nHosts / seconds).toFixed(1)}/s per host), 8 GPU series at ${hz} Hz and 4 host series at 1 Hz per host\n` +
     `measured: ${mb(perHost)} MB per host retained (heap with engines ${mb(heapHeld - heap0)} MB, after dropping them ${mb(heapAfterDrop - heap0)} MB; RSS ${mb(rss)} MB)\n` +
     `estimate: ${mb(estimate / nHosts)} MB per host (HostJoiner.stateBytes)\n`,
 );
