@@ -39,6 +39,11 @@ const PARTITIONS = 4;
 const CHUNK_MS = 10_000;
 // Under this many records per send a partition's request stays well below the broker's 1 MB limit.
 const SEND_SLICE = 20_000;
+const HOST_COUNTERS = [
+  ['cpu', 'package-0'],
+  ['cpu', 'package-1'],
+  ['dram', 'dram'],
+] as const;
 
 interface Published {
   records: number;
@@ -114,6 +119,44 @@ async function publish(
     // A request is logged when it ends; the ones that end after the run are never logged.
     const ended = live.filter((q) => q.tEndMs > a && q.tEndMs <= b);
     const reqs = ended.map((q) => ({ key: q.host, value: codec.encode('request', wire(q)) }));
+    // The host's own series, as the engine's stated bound assumes: two RAPL packages and DRAM as
+    // energy counters, and the BMC's node reading, each once a second.
+    for (let t = a + 1000; t <= b; t += 1000) {
+      const tick = (t - t0) / 1000;
+      for (const host of names) {
+        for (const [role, device] of HOST_COUNTERS)
+          power.push({
+            key: host,
+            value: codec.encode('power', {
+              host,
+              role,
+              device,
+              tMs: t,
+              kind: 'counter',
+              energyJ: (tick * 150) % 262_143,
+              rangeJ: 262_143.32885,
+              powerW: null,
+              averagingMs: null,
+              source: 'rapl',
+            }),
+          });
+        power.push({
+          key: host,
+          value: codec.encode('power', {
+            host,
+            role: 'node',
+            device: 'bmc',
+            tMs: t,
+            kind: 'reading',
+            energyJ: null,
+            rangeJ: null,
+            powerW: 3000,
+            averagingMs: 1000,
+            source: 'bmc',
+          }),
+        });
+      }
+    }
     await Promise.all([send(topics.requests, reqs), send(topics.power, power)]);
     requests += reqs.length;
     samples += power.length;
@@ -154,12 +197,17 @@ interface MemoryRun {
   endStateMb: number;
   heapPerHostMb: number;
   estimatePerHostMb: number;
-  /** Heap growth over the last third of the run, once event time is past H (0: flat). */
-  lastThirdGrowthPct: number;
+  /**
+   * Heap after GC over the readings taken once event time is past H + 1 min: the state is at its
+   * full size there, so a leak shows as a rising minimum. Readings while records stream in also hold
+   * fetched batches and rows waiting for insert; the end reading holds none.
+   */
+  pastH: { readings: number; minMb: number; maxMb: number; firstMb: number; lastMb: number };
   seconds: number;
 }
 
 async function measure(
+  minutes: number,
   base: Env,
   topics: Topics,
   pub: Published,
@@ -176,7 +224,9 @@ async function measure(
     JOULESTREAM_FLEET: fleetFile,
     JOULESTREAM_HORIZON_MS: String(horizonMin * 60_000),
     JOULESTREAM_BENCH_GC_FILE: probeFile,
-    JOULESTREAM_BENCH_GC_EVERY_MS: '10000',
+    // Often enough for a curve over a run of a minute or two; each reading pauses the joiner for a
+    // full GC, so the throughput of this run means nothing.
+    JOULESTREAM_BENCH_GC_EVERY_MS: '2000',
   };
   await migrate(loadConfig(env).clickhouse);
   const nodeArgs = [
@@ -228,7 +278,10 @@ async function measure(
     if (r) curve.push({ consumedPct: pct, heapMb: mb(r.heapUsed), rssMb: mb(r.rss), stateMb: mb(r.state) });
   }
   const end = readings.filter((r) => r.consumed >= pub.records)[0] ?? readings.at(-1)!;
-  const third = readings.find((r) => r.consumed >= (2 / 3) * pub.records) ?? end;
+  const past = readings.filter(
+    (r) => r.consumed >= ((horizonMin + 1) / minutes) * pub.records && r.consumed < pub.records,
+  );
+  const heaps = past.map((r) => mb(r.heapUsed));
   return {
     hosts,
     horizonMin,
@@ -240,10 +293,21 @@ async function measure(
     endStateMb: mb(end.state),
     heapPerHostMb: mb(end.heapUsed - idle.heapUsed) / hosts,
     estimatePerHostMb: mb(end.state) / hosts,
-    lastThirdGrowthPct: (100 * (end.heapUsed - third.heapUsed)) / third.heapUsed,
+    pastH: {
+      readings: past.length,
+      minMb: Math.min(...heaps),
+      maxMb: Math.max(...heaps),
+      firstMb: heaps[0] ?? NaN,
+      lastMb: heaps.at(-1) ?? NaN,
+    },
     seconds: (Date.now() - t0) / 1000,
   };
 }
+
+const pastH = (r: MemoryRun): string =>
+  r.pastH.readings === 0
+    ? 'no reading'
+    : `${r.pastH.firstMb.toFixed(0)} → ${r.pastH.lastMb.toFixed(0)} (${r.pastH.minMb.toFixed(0)}–${r.pastH.maxMb.toFixed(0)}, ${r.pastH.readings} readings)`;
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -293,10 +357,18 @@ async function main(): Promise<void> {
     );
     for (const h of horizons) {
       say(`${hosts} hosts, H = ${h} min: joiner with a GC probe`);
-      const r = await measure({ ...base, KAFKA_TOPIC_PREFIX: prefix }, topics, pub, hosts, h, fleetFile);
+      const r = await measure(
+        minutes,
+        { ...base, KAFKA_TOPIC_PREFIX: prefix },
+        topics,
+        pub,
+        hosts,
+        h,
+        fleetFile,
+      );
       runs.push(r);
       say(
-        `heap ${r.endHeapMb.toFixed(0)} MB after GC (idle ${r.baseHeapMb.toFixed(0)}), ${r.heapPerHostMb.toFixed(2)} MB per host, estimate ${r.estimatePerHostMb.toFixed(2)}; last third ${r.lastThirdGrowthPct.toFixed(1)} %`,
+        `heap ${r.endHeapMb.toFixed(0)} MB after GC (idle ${r.baseHeapMb.toFixed(0)}), ${r.heapPerHostMb.toFixed(2)} MB per host, estimate ${r.estimatePerHostMb.toFixed(2)}; past H ${pastH(r)}`,
       );
     }
   }
@@ -304,12 +376,12 @@ async function main(): Promise<void> {
     `machine: ${machine}; hosts of 8 GPUs, power at ${hz} Hz per GPU, ${rps} requests/s per GPU, ${minutes} min of event time\n`,
   );
   console.log(
-    '| hosts | H | heap after GC, idle → end MB | RSS end MB | heap per host MB | engine estimate per host MB | heap growth over the last third |',
+    '| hosts | H | heap after GC, idle → end MB | RSS end MB | heap per host MB | engine estimate per host MB | heap after GC past H, while streaming: first → last (min–max) MB |',
   );
   console.log('| --- | --- | --- | --- | --- | --- | --- |');
   for (const r of runs)
     console.log(
-      `| ${r.hosts} | ${r.horizonMin} min | ${r.baseHeapMb.toFixed(0)} → ${r.endHeapMb.toFixed(0)} | ${r.endRssMb.toFixed(0)} | ${r.heapPerHostMb.toFixed(2)} | ${r.estimatePerHostMb.toFixed(2)} | ${r.lastThirdGrowthPct.toFixed(1)} % |`,
+      `| ${r.hosts} | ${r.horizonMin} min | ${r.baseHeapMb.toFixed(0)} → ${r.endHeapMb.toFixed(0)} | ${r.endRssMb.toFixed(0)} | ${r.heapPerHostMb.toFixed(2)} | ${r.estimatePerHostMb.toFixed(2)} | ${pastH(r)} |`,
     );
   for (const r of runs)
     console.log(
