@@ -26,6 +26,7 @@ import { loadFleet } from '../adapters/fleet-file.ts';
 import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
 import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
 import { toSample } from '../joiner/joiner.ts';
+import { Interner, shareRequestStrings } from '../core/intern.ts';
 import {
   createKafka,
   ensureTopics,
@@ -205,6 +206,7 @@ function engineRates(batches: Buffer[][], fleetFile: string, env: Env): Record<s
   const records = batches.reduce((a, b) => a + b.length, 0);
   const run = (stage: 'decode' | 'engine' | 'rows'): number => {
     const codec = new AvroCodec();
+    const strings = new Interner();
     const hosts = new Map<string, HostJoiner>();
     const host = (id: string) => {
       let h = hosts.get(id);
@@ -222,11 +224,12 @@ function engineRates(batches: Buffer[][], fleetFile: string, env: Env): Record<s
         if (stage === 'decode') continue;
         if (d.kind === 'request') {
           if (validateRequest(d.value, fleet, now, clock)) continue;
+          shareRequestStrings(d.value, strings);
           const h = host(d.value.host);
           h.addRequest(d.value, now, out);
           touched.add(h);
         } else if (d.kind === 'power') {
-          const smp = toSample(d.value);
+          const smp = toSample(d.value, strings);
           if (typeof smp === 'string' || validatePower(smp, fleet, now, clock)) continue;
           const h = host(smp.host);
           h.addPower(smp, now, out);

@@ -206,7 +206,56 @@ interface MemoryRun {
   seconds: number;
 }
 
+const PROBE_ARGS = [
+  '--expose-gc',
+  // Room for the largest runs: V8's default old space on this machine is about 4 GB.
+  `--max-old-space-size=${Math.floor((totalmem() / 2 ** 20) * 0.75)}`,
+  '--import',
+  'tsx',
+  '--import',
+  join(ROOT, 'services/bench/gc-probe.ts'),
+];
+
+function readProbe(file: string): Probe[] {
+  const probes = readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Probe);
+  rmSync(file, { force: true });
+  return probes;
+}
+
+/**
+ * The joined, idle joiner with the same fleet, on topics that hold nothing: the heap that is not
+ * state. (Readings of the measured joiner before its first record already hold fetched batches.)
+ */
+async function idleBaseline(kafka: Kafka, base: Env, hosts: number, fleetFile: string): Promise<Probe> {
+  const id = randomBytes(3).toString('hex');
+  const prefix = `${base.KAFKA_TOPIC_PREFIX!}idle-${id}.`;
+  await ensureTopics(kafka, topicsFor(prefix), PARTITIONS);
+  const probeFile = join(tmpdir(), `joulestream-gc-${id}.jsonl`);
+  const env: Env = {
+    ...base,
+    KAFKA_TOPIC_PREFIX: prefix,
+    CLICKHOUSE_DATABASE: `${base.CLICKHOUSE_DATABASE!}_idle${hosts}`,
+    JOULESTREAM_GROUP_ID: `${base.JOULESTREAM_GROUP_ID!}-idle-${id}`,
+    JOULESTREAM_FLEET: fleetFile,
+    JOULESTREAM_BENCH_GC_FILE: probeFile,
+  };
+  await migrate(loadConfig(env).clickhouse);
+  const proc = await startJoiner(env, PROBE_ARGS);
+  const t0 = Date.now();
+  while (!(await metricsOf(proc)).has('joulestream_joiner_assigned_partitions')) {
+    if (Date.now() - t0 > 60_000) throw new Error('the idle joiner did not join its group within 60 s');
+    await sleep(200);
+  }
+  await sleep(4000);
+  await kill(proc, 'SIGTERM');
+  return readProbe(probeFile).at(-1)!;
+}
+
 async function measure(
+  idle: Probe,
   minutes: number,
   base: Env,
   topics: Topics,
@@ -229,16 +278,7 @@ async function measure(
     JOULESTREAM_BENCH_GC_EVERY_MS: '2000',
   };
   await migrate(loadConfig(env).clickhouse);
-  const nodeArgs = [
-    '--expose-gc',
-    // Room for the largest runs: V8's default old space on this machine is about 4 GB.
-    `--max-old-space-size=${Math.floor((totalmem() / 2 ** 20) * 0.75)}`,
-    '--import',
-    'tsx',
-    '--import',
-    join(ROOT, 'services/bench/gc-probe.ts'),
-  ];
-  const proc = await startJoiner(env, nodeArgs);
+  const proc = await startJoiner(env, PROBE_ARGS);
   const t0 = Date.now();
   const polls: { tMs: number; consumed: number; state: number }[] = [];
   for (;;) {
@@ -250,7 +290,8 @@ async function measure(
     if (Date.now() - t0 > 60 * 60_000) throw new Error('the joiner did not consume the input within an hour');
     await sleep(1000);
   }
-  // One more reading with everything consumed.
+  // Readings with everything consumed, the final windows closed and their rows written: nothing in
+  // flight, only state.
   await sleep(12_000);
   const last = await metricsOf(proc);
   polls.push({
@@ -259,25 +300,20 @@ async function measure(
     state: last.get('joulestream_joiner_state_bytes') ?? 0,
   });
   await kill(proc, 'SIGTERM');
-  const probes: Probe[] = readFileSync(probeFile, 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as Probe);
-  rmSync(probeFile, { force: true });
+  const probes = readProbe(probeFile);
   const at = (tMs: number) => {
     let best = polls[0]!;
     for (const p of polls) if (Math.abs(p.tMs - tMs) < Math.abs(best.tMs - tMs)) best = p;
     return best;
   };
   const readings = probes.map((p) => ({ ...p, ...at(p.tMs) }));
-  const idle = readings.filter((r) => r.consumed === 0).at(-1) ?? readings[0]!;
   const mb = (b: number) => b / 1e6;
   const curve: MemoryRun['curve'] = [];
   for (let pct = 10; pct <= 100; pct += 10) {
     const r = readings.find((x) => x.consumed >= (pct / 100) * pub.records);
     if (r) curve.push({ consumedPct: pct, heapMb: mb(r.heapUsed), rssMb: mb(r.rss), stateMb: mb(r.state) });
   }
-  const end = readings.filter((r) => r.consumed >= pub.records)[0] ?? readings.at(-1)!;
+  const end = readings.at(-1)!;
   const past = readings.filter(
     (r) => r.consumed >= ((horizonMin + 1) / minutes) * pub.records && r.consumed < pub.records,
   );
@@ -355,9 +391,12 @@ async function main(): Promise<void> {
     say(
       `${pub.records} records (${pub.requests} requests, ${pub.samples} samples) in ${pub.produceS.toFixed(0)} s`,
     );
+    const idle = await idleBaseline(kafka, { ...base, KAFKA_TOPIC_PREFIX: prefix }, hosts, fleetFile);
+    say(`idle joiner, ${hosts} hosts in the fleet: heap ${(idle.heapUsed / 1e6).toFixed(0)} MB after GC`);
     for (const h of horizons) {
       say(`${hosts} hosts, H = ${h} min: joiner with a GC probe`);
       const r = await measure(
+        idle,
         minutes,
         { ...base, KAFKA_TOPIC_PREFIX: prefix },
         topics,

@@ -24,6 +24,15 @@ test('defaults, env overrides, frozen result', () => {
   assert.ok(Object.isFrozen(c) && Object.isFrozen(c.joiner));
 });
 
+test('prefetch: one batch by default, 0 turns it off, the bound is checked', () => {
+  assert.equal(loadConfig(base).joiner.prefetchBatches, 1);
+  assert.equal(loadConfig({ ...base, JOULESTREAM_PREFETCH_BATCHES: '0' }).joiner.prefetchBatches, 0);
+  assert.throws(
+    () => loadConfig({ ...base, JOULESTREAM_PREFETCH_BATCHES: '65' }),
+    /JOULESTREAM_PREFETCH_BATCHES/,
+  );
+});
+
 test('secrets can come from *_FILE', () => {
   const dir = mkdtempSync(join(tmpdir(), 'js-'));
   writeFileSync(join(dir, 'pw'), 's3cret\n');

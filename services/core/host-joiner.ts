@@ -183,6 +183,13 @@ export class HostJoiner {
    */
   private readonly revisions = new Map<number, number>();
   private readonly cache = new Map<number, WindowAttribution>();
+  /**
+   * Per window, the last window of any request that spans it: a request's row is assembled from the
+   * cached attributions of all its windows when its last one closes, so a window's attribution is
+   * needed until then and can be dropped after (a correction recomputes it anyway). The heap
+   * snapshot of a joiner showed the cache at 41 % of its state when it kept the newest 256 windows.
+   */
+  private readonly neededUntil = new Map<number, number>();
   /** Closed windows that late records changed, re-attributed at the next advance. */
   private readonly dirty = new Set<number>();
   private readonly powerSources = new Map<string, StreamState>();
@@ -295,10 +302,12 @@ export class HostJoiner {
     this.streams.requests.lastWallMs = nowMs;
     this.requests.set(r.requestId, r);
     const closed: number[] = [];
+    const last = this.lastWindow(r);
     for (const w of this.windowsOf(r.tStartMs, r.tEndMs)) {
       let set = this.windowRequests.get(w);
       if (!set) this.windowRequests.set(w, (set = new Set()));
       set.add(r.requestId);
+      if (last > (this.neededUntil.get(w) ?? Number.NEGATIVE_INFINITY)) this.neededUntil.set(w, last);
       if (w < this.nextOpenMs) closed.push(w);
     }
     for (const w of closed) this.dirty.add(w);
@@ -428,6 +437,9 @@ export class HostJoiner {
       }
     }
     for (const id of toEmit) out.requests.push(this.requestRow(this.requests.get(id)!));
+    for (const w of this.cache.keys())
+      if (w < this.nextOpenMs && (this.neededUntil.get(w) ?? Number.NEGATIVE_INFINITY) < this.nextOpenMs)
+        this.cache.delete(w);
     this.evict();
   }
 
@@ -623,6 +635,7 @@ export class HostJoiner {
     for (const w of gone) {
       this.revisions.delete(w);
       this.cache.delete(w);
+      this.neededUntil.delete(w);
       this.idleFlags.delete(w);
       const ids = this.windowRequests.get(w);
       this.windowRequests.delete(w);
@@ -682,11 +695,16 @@ export class HostJoiner {
     let memberships = 0;
     for (const s of this.windowRequests.values()) memberships += s.size;
     const learners = [...this.devices.values()].filter((d) => d.learner).length;
+    // Cached attributions: a contribution holds nine numbers, each boxed on V8's heap (~270 B in a
+    // heap snapshot); a ledger entry ~180 B.
+    let cached = 0;
+    for (const att of this.cache.values()) cached += att.contributions.size * 270 + att.ledger.length * 180;
     return (
       samples * 120 +
       this.requests.size * 400 +
       memberships * 40 +
-      this.revisions.size * 60 +
+      (this.revisions.size + this.neededUntil.size) * 60 +
+      cached +
       learners * IdleLearner.BYTES
     );
   }

@@ -18,6 +18,7 @@ import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { GridFeed } from './grid-feed.ts';
 import { emptyEmissions, HostJoiner, type Emissions } from '../core/host-joiner.ts';
+import { Interner, shareRequestStrings } from '../core/intern.ts';
 import type { PowerSample } from '../core/types.ts';
 import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
 
@@ -84,6 +85,7 @@ export class Joiner {
   private queued: Promise<void>[] = [];
   /** Partitions whose processing failed with prefetch on: the offset they are read again from. */
   private readonly rereadFrom = new Map<string, number>();
+  private readonly strings = new Interner();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private lastError: string | null = null;
@@ -478,6 +480,7 @@ export class Joiner {
           this.deadLetter(bad.reason, bad.message, topic, partition, offset, key, value);
           return null;
         }
+        shareRequestStrings(r, this.strings);
         const conflicts = out.conflicts.length;
         this.host(r.host).addRequest(r, this.engineNow(now), out);
         if (out.conflicts.length > conflicts) {
@@ -497,7 +500,7 @@ export class Joiner {
         return { id: r.host, tMs: r.tStartMs };
       }
       case 'power': {
-        const s = toSample(decoded.value);
+        const s = toSample(decoded.value, this.strings);
         if (typeof s === 'string') {
           this.deadLetter('invalid-field', s, topic, partition, offset, key, value);
           return null;
@@ -714,29 +717,33 @@ export class Joiner {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const backlogRows = (b: Batch[]) => b.reduce((n, x) => n + x.rows.length, 0);
 
-export function toSample(w: PowerSampleWire): PowerSample | string {
+/** The engine's sample from the wire's, with its repeated strings shared through `strings`. */
+export function toSample(w: PowerSampleWire, strings?: Interner): PowerSample | string {
+  const host = strings ? strings.get(w.host) : w.host;
+  const device = strings ? strings.get(w.device) : w.device;
+  const source = strings ? strings.get(w.source) : w.source;
   if (w.kind === 'counter') {
     if (w.energyJ === null) return 'counter sample without energyJ';
     return {
       kind: 'counter',
-      host: w.host,
+      host,
       role: w.role,
-      device: w.device,
+      device,
       tMs: w.tMs,
       energyJ: w.energyJ,
       rangeJ: w.rangeJ,
-      source: w.source,
+      source,
     };
   }
   if (w.powerW === null) return 'reading sample without powerW';
   return {
     kind: 'reading',
-    host: w.host,
+    host,
     role: w.role,
-    device: w.device,
+    device,
     tMs: w.tMs,
     powerW: w.powerW,
     averagingMs: w.averagingMs ?? 1000,
-    source: w.source,
+    source,
   };
 }
