@@ -83,8 +83,11 @@ export class Joiner {
   private lock: Promise<void> = Promise.resolve();
   /** Batches handed to the serial chain and not yet processed (the prefetch queue), oldest first. */
   private queued: Promise<void>[] = [];
-  /** Partitions whose processing failed with prefetch on: the offset they are read again from. */
-  private readonly rereadFrom = new Map<string, number>();
+  /**
+   * Per partition, how many times processing failed and the partition was sought back (prefetch
+   * only). A batch remembers the count when it is handed over; a batch from before a seek is dropped.
+   */
+  private readonly seeks = new Map<string, number>();
   private readonly strings = new Interner();
   private timer: NodeJS.Timeout | null = null;
   private running = false;
@@ -371,7 +374,7 @@ export class Joiner {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const limit = this.deps.config.joiner.prefetchBatches;
     if (limit === 0) {
-      await this.serial(() => this.process(payload, true));
+      await this.serial(() => this.process(payload, null));
       await payload.heartbeat();
       return;
     }
@@ -379,8 +382,13 @@ export class Joiner {
     // chain and returning lets that fetch overlap the processing (the profile showed the joiner idle
     // 61 % of the time, waiting on fetch round trips). Only the fetch position moves on here: offsets
     // are committed from what was processed and made durable, so a crash re-reads the queue.
+    const key = `${payload.batch.topic}\u0000${payload.batch.partition}`;
+    const epoch = this.seeks.get(key) ?? 0;
+    // Fetched before a seek that kafkajs has not acted on yet: its records are fetched again.
+    if (payload.isStale()) return;
     while (this.queued.length >= limit) await this.queued[0];
-    const job: Promise<void> = this.serial(() => this.process(payload, false))
+    if (payload.isStale()) return;
+    const job: Promise<void> = this.serial(() => this.process(payload, epoch))
       .catch((err: unknown) => this.fail(err))
       .finally(() => {
         void this.queued.splice(this.queued.indexOf(job), 1);
@@ -390,20 +398,20 @@ export class Joiner {
     await payload.heartbeat();
   }
 
-  /** `resolve`: move the fetch position record by record (without prefetch; with it, onBatch moved it). */
-  private async process(payload: EachBatchPayload, resolve: boolean): Promise<void> {
+  /**
+   * `epoch`: with prefetch, the partition's seek count when the batch was handed over (onBatch has
+   * moved the fetch position already); null without prefetch, where the fetch position follows the
+   * records processed.
+   */
+  private async process(payload: EachBatchPayload, epoch: number | null): Promise<void> {
     const { batch } = payload;
     const { topic, partition } = batch;
     const track = this.track(topic, partition);
     const now = this.now();
     const touched = new Set<string>();
     const key = `${topic}\u0000${partition}`;
-    const from = this.rereadFrom.get(key);
-    if (from !== undefined) {
-      // Fetched before the seek below: dropped, since its records are read again from `from`.
-      if (Number(batch.firstOffset()) !== from) return;
-      this.rereadFrom.delete(key);
-    }
+    // Handed over before the seek below: its records are read again from the failed one.
+    if (epoch !== null && epoch !== (this.seeks.get(key) ?? 0)) return;
     let consumed = 0;
     let current = -1;
     try {
@@ -417,14 +425,14 @@ export class Joiner {
           touched.add(host.id);
           this.hostPartition.set(host.id, partition);
         }
-        if (resolve) payload.resolveOffset(msg.offset);
+        if (epoch === null) payload.resolveOffset(msg.offset);
       }
     } catch (err) {
-      if (!resolve && current >= 0) {
+      if (epoch !== null && current >= 0) {
         // With prefetch the fetch position is already past this batch, and later batches must not
         // be processed over the records skipped here (commits would pass them): read again from
         // the record that failed, as kafkajs does when a handler throws without prefetch.
-        this.rereadFrom.set(key, current);
+        this.seeks.set(key, epoch + 1);
         this.consumer.seek({ topic, partition, offset: String(current) });
       }
       throw err;
