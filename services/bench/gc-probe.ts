@@ -23,5 +23,5 @@ setTimeout(sample, 1000).unref();
 
 // SIGUSR2 writes a heap snapshot next to the readings, for finding what the live heap holds.
 process.on('SIGUSR2', () => {
-  void import('node:v8').then((m) => m.writeHeapSnapshot(`${file!}.heapsnapshot`));
+  void import('node:v8').then((m) => m.writeHeapSnapshot(`${file}.heapsnapshot`));
 });
