@@ -37,8 +37,6 @@ import { fleetYaml, hostName, metricsOf } from './common.ts';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PARTITIONS = 4;
 const CHUNK_MS = 10_000;
-// Under this many records per send a partition's request stays well below the broker's 1 MB limit.
-const SEND_SLICE = 20_000;
 const HOST_COUNTERS = [
   ['cpu', 'package-0'],
   ['cpu', 'package-1'],
@@ -81,10 +79,6 @@ async function publish(
   const wire = ({ instance: _i, trueDynamicJ: _t, ...r }: SimRequest) => r;
   const publisher = new Publisher(kafka);
   await publisher.connect();
-  const send = async (topic: string, list: OutMessage[]) => {
-    for (let i = 0; i < list.length; i += SEND_SLICE)
-      await publisher.send(topic, list.slice(i, i + SEND_SLICE));
-  };
   const started = Date.now();
   let next = 0;
   let live: SimRequest[] = [];
@@ -97,24 +91,28 @@ async function publish(
     live = live
       .filter((q) => q.tEndMs > a)
       .concat(scheduleRequests(rows, instances, t0, compress, chunk + 1, `m${chunk.toString(36)}`));
-    const power: OutMessage[] = [];
+    // Collectors publish in time order: sorted below, by event time.
+    const power: [number, OutMessage][] = [];
     simulatePower(live, instances, { idleW: 70, maxW: 700 }, a, b, stepMs, (k, t, w) => {
       const inst = instances[k]!;
-      power.push({
-        key: inst.host,
-        value: codec.encode('power', {
-          host: inst.host,
-          role: 'accelerator',
-          device: String(inst.gpus[0]),
-          tMs: t + stepMs,
-          kind: 'reading',
-          energyJ: null,
-          rangeJ: null,
-          powerW: w,
-          averagingMs: stepMs,
-          source: 'nvml',
-        }),
-      });
+      power.push([
+        t + stepMs,
+        {
+          key: inst.host,
+          value: codec.encode('power', {
+            host: inst.host,
+            role: 'accelerator',
+            device: String(inst.gpus[0]),
+            tMs: t + stepMs,
+            kind: 'reading',
+            energyJ: null,
+            rangeJ: null,
+            powerW: w,
+            averagingMs: stepMs,
+            source: 'nvml',
+          }),
+        },
+      ]);
     });
     // A request is logged when it ends; the ones that end after the run are never logged.
     const ended = live.filter((q) => q.tEndMs > a && q.tEndMs <= b);
@@ -125,45 +123,58 @@ async function publish(
       const tick = (t - t0) / 1000;
       for (const host of names) {
         for (const [role, device] of HOST_COUNTERS)
-          power.push({
+          power.push([
+            t,
+            {
+              key: host,
+              value: codec.encode('power', {
+                host,
+                role,
+                device,
+                tMs: t,
+                kind: 'counter',
+                energyJ: (tick * 150) % 262_143,
+                rangeJ: 262_143.32885,
+                powerW: null,
+                averagingMs: null,
+                source: 'rapl',
+              }),
+            },
+          ]);
+        power.push([
+          t,
+          {
             key: host,
             value: codec.encode('power', {
               host,
-              role,
-              device,
+              role: 'node',
+              device: 'bmc',
               tMs: t,
-              kind: 'counter',
-              energyJ: (tick * 150) % 262_143,
-              rangeJ: 262_143.32885,
-              powerW: null,
-              averagingMs: null,
-              source: 'rapl',
+              kind: 'reading',
+              energyJ: null,
+              rangeJ: null,
+              powerW: 3000,
+              averagingMs: 1000,
+              source: 'bmc',
             }),
-          });
-        power.push({
-          key: host,
-          value: codec.encode('power', {
-            host,
-            role: 'node',
-            device: 'bmc',
-            tMs: t,
-            kind: 'reading',
-            energyJ: null,
-            rangeJ: null,
-            powerW: 3000,
-            averagingMs: 1000,
-            source: 'bmc',
-          }),
-        });
+          },
+        ]);
       }
     }
-    await Promise.all([send(topics.requests, reqs), send(topics.power, power)]);
+    power.sort((x, y) => x[0] - y[0]);
+    await Promise.all([
+      publisher.send(topics.requests, reqs),
+      publisher.send(
+        topics.power,
+        power.map(([, m]) => m),
+      ),
+    ]);
     requests += reqs.length;
     samples += power.length;
   }
   const end = tEnd + 10_000;
   for (const stream of ['requests', 'power'] as const)
-    await send(
+    await publisher.send(
       stream === 'requests' ? topics.requests : topics.power,
       names.map((h) => ({ key: h, value: codec.encode('heartbeat', { host: h, stream, tMs: end }) })),
     );
