@@ -142,6 +142,10 @@ export class Joiner {
         'Records beyond the correction horizon, sent to the late topic',
       ),
       duplicates: r.counter('joulestream_joiner_duplicates_total', 'Replayed records ignored'),
+      reread: r.counter(
+        'joulestream_joiner_reread_total',
+        'Records fetched again after the group was rejoined, skipped because this process already processed them',
+      ),
       corrections: r.counter(
         'joulestream_joiner_corrected_windows_total',
         'Closed windows re-attributed after late records',
@@ -374,8 +378,10 @@ export class Joiner {
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const limit = this.deps.config.joiner.prefetchBatches;
     if (limit === 0) {
-      await this.serial(() => this.process(payload, null));
-      await payload.heartbeat();
+      await this.heartbeatWhile(
+        payload,
+        this.serial(() => this.process(payload, null)),
+      );
       return;
     }
     // kafkajs fetches the next batch only after this handler returns. Handing the batch to the serial
@@ -386,7 +392,7 @@ export class Joiner {
     const epoch = this.seeks.get(key) ?? 0;
     // Fetched before a seek that kafkajs has not acted on yet: its records are fetched again.
     if (payload.isStale()) return;
-    while (this.queued.length >= limit) await this.queued[0];
+    while (this.queued.length >= limit) await this.heartbeatWhile(payload, this.queued[0]!);
     if (payload.isStale()) return;
     const job: Promise<void> = this.serial(() => this.process(payload, epoch))
       .catch((err: unknown) => this.fail(err))
@@ -395,6 +401,23 @@ export class Joiner {
       });
     this.queued.push(job);
     payload.resolveOffset(payload.batch.lastOffset());
+    await payload.heartbeat();
+  }
+
+  /**
+   * Waits for `work` and keeps the group session alive meanwhile. kafkajs heartbeats only between
+   * batches, and processing can wait on ClickHouse for up to its request timeout: a joiner at 1,000
+   * hosts lost its session that way, rejoined, and re-read minutes of records.
+   */
+  private async heartbeatWhile(payload: EachBatchPayload, work: Promise<void>): Promise<void> {
+    const every = Math.min(3000, Math.floor(this.deps.config.joiner.sessionTimeoutMs / 3));
+    let done = false;
+    const finished = work.finally(() => (done = true));
+    while (!done) {
+      await Promise.race([finished, sleep(every)]);
+      if (!done) await payload.heartbeat().catch(() => undefined);
+    }
+    await finished;
     await payload.heartbeat();
   }
 
@@ -413,12 +436,21 @@ export class Joiner {
     // Handed over before the seek below: its records are read again from the failed one.
     if (epoch !== null && epoch !== (this.seeks.get(key) ?? 0)) return;
     let consumed = 0;
+    let reread = 0;
     let current = -1;
     try {
       for (const msg of batch.messages) {
         if (!payload.isRunning() || payload.isStale()) break;
         const offset = (current = Number(msg.offset));
         consumed++;
+        if (offset < track.nextOffset) {
+          // After a rejoin kafkajs fetches again from the committed offset. This process already
+          // holds these records' effect; taken again, those behind the horizon would come out as
+          // late records although they were attributed.
+          reread++;
+          if (epoch === null) payload.resolveOffset(msg.offset);
+          continue;
+        }
         const host = this.ingest(topic, partition, offset, msg.key, msg.value, now);
         track.push(offset, host?.id ?? null, host?.tMs ?? 0);
         if (host) {
@@ -439,6 +471,7 @@ export class Joiner {
     }
     // Counted once per batch: a labelled increment per record showed in the profile.
     this.m.consumed.inc({ topic }, consumed);
+    if (reread > 0) this.m.reread.inc({}, reread);
     const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
     this.m.lag.set(Math.max(0, lag), { topic, partition });
     this.m.lastBatch.set(Date.now());
