@@ -440,7 +440,9 @@ export class Joiner {
     let current = -1;
     try {
       for (const msg of batch.messages) {
-        if (!payload.isRunning() || payload.isStale()) break;
+        // Checked every 512 records: kafkajs builds a key string per isStale() call (2.4 % of the
+        // joiner's time at 16x when it was checked per record).
+        if ((consumed & 511) === 0 && (!payload.isRunning() || payload.isStale())) break;
         const offset = (current = Number(msg.offset));
         consumed++;
         if (offset < track.nextOffset) {
