@@ -3,6 +3,7 @@
 // the state levels off. Runs on the native stack; not part of the test command.
 //
 //   npm run bench:memory -- [--hosts 100,1000] [--horizons 5,15] [--minutes 25] [--hz 1] [--rps 0.33]
+//                            [--gc-every-s 2]
 //
 // Input: hosts of 8 GPUs (one 8B instance per GPU) serving the Azure LLM trace (conversation) at
 // --rps requests/s per GPU, GPU power at --hz per GPU. It is generated and published in 10 s chunks of
@@ -266,6 +267,7 @@ async function idleBaseline(kafka: Kafka, base: Env, hosts: number, fleetFile: s
 }
 
 async function measure(
+  gcEveryS: number,
   idle: Probe,
   minutes: number,
   base: Env,
@@ -286,7 +288,7 @@ async function measure(
     JOULESTREAM_BENCH_GC_FILE: probeFile,
     // Often enough for a curve over a run of a minute or two; each reading pauses the joiner for a
     // full GC, so the throughput of this run means nothing.
-    JOULESTREAM_BENCH_GC_EVERY_MS: '2000',
+    JOULESTREAM_BENCH_GC_EVERY_MS: String(gcEveryS * 1000),
   };
   await migrate(loadConfig(env).clickhouse);
   const proc = await startJoiner(env, PROBE_ARGS);
@@ -364,6 +366,8 @@ async function main(): Promise<void> {
       minutes: { type: 'string', default: '25' },
       hz: { type: 'string', default: '1' },
       rps: { type: 'string', default: '0.33' },
+      // A full GC of a multi-GB heap takes 1-2 s: at 1,000 hosts, read less often.
+      'gc-every-s': { type: 'string', default: '2' },
       out: { type: 'string', default: 'bench-memory.json' },
     },
   });
@@ -407,6 +411,7 @@ async function main(): Promise<void> {
     for (const h of horizons) {
       say(`${hosts} hosts, H = ${h} min: joiner with a GC probe`);
       const r = await measure(
+        Number(values['gc-every-s']),
         idle,
         minutes,
         { ...base, KAFKA_TOPIC_PREFIX: prefix },
