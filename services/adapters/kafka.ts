@@ -109,10 +109,10 @@ export interface OutMessage {
   value: Buffer;
 }
 
-/** Idempotent acks=all producer; send() resolves only once the broker has the whole batch. */
 /** Messages per produce request (see Publisher.send). */
 export const SEND_SLICE = 2000;
 
+/** Idempotent acks=all producer; send() resolves only once the broker has the whole batch. */
 export class Publisher {
   private readonly producer: Producer;
   private connected = false;
