@@ -65,6 +65,23 @@ export function createKafka(cfg: KafkaConfig, log: Logger, clientId = cfg.client
 
 /** Creates the project's topics if missing; requests and power share the partition count (co-partitioned). */
 export async function ensureTopics(kafka: Kafka, topics: Topics, partitions: number): Promise<void> {
+  // A broker that has just started can answer a metadata request for a topic it has just created
+  // with UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's createTopics does not retry: the demo failed
+  // that way right after `stack.sh up`. Retriable errors are retried here for up to 30 s.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureTopicsOnce(kafka, topics, partitions);
+      return;
+    } catch (err) {
+      const e = err as { retriable?: boolean; type?: string };
+      const retriable = e.retriable === true || e.type === 'UNKNOWN_TOPIC_OR_PARTITION';
+      if (!retriable || attempt >= 60) throw err;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+async function ensureTopicsOnce(kafka: Kafka, topics: Topics, partitions: number): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
