@@ -42,7 +42,7 @@ import { kill, sleep, startJoiner, type JoinerProcess } from '../chaos/scenario.
 import { nativeStackUp } from '../chaos/native-stack.ts';
 import { llama8b, scheduleRequests, simulatePower, type SimRequest } from '../sim/fleet-sim.ts';
 import { parseTrace } from '../sim/trace.ts';
-import { fleetYaml, hostName, metricsOf } from './common.ts';
+import { fleetYaml, gpuReading, hostName, metricsOf } from './common.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PARTITIONS = 4;
@@ -93,21 +93,7 @@ async function produce(
     const tick = t + 100;
     let list = byTick.get(tick);
     if (!list) byTick.set(tick, (list = []));
-    list.push({
-      key: inst.host,
-      value: codec.encode('power', {
-        host: inst.host,
-        role: 'accelerator',
-        device: String(inst.gpus[0]),
-        tMs: tick,
-        kind: 'reading',
-        energyJ: null,
-        rangeJ: null,
-        powerW: w,
-        averagingMs: 100,
-        source: 'nvml',
-      }),
-    });
+    list.push(gpuReading(codec, inst.host, inst.gpus[0]!, tick, w, 100));
     samples++;
   });
   const byEnd = [...requests].sort((a, b) => a.tEndMs - b.tEndMs);

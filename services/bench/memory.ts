@@ -33,7 +33,8 @@ import { nativeStackUp } from '../chaos/native-stack.ts';
 import { kill, sleep, startJoiner } from '../chaos/scenario.ts';
 import { llama8b, scheduleRequests, simulatePower, type SimRequest } from '../sim/fleet-sim.ts';
 import { parseTrace, type TraceRow } from '../sim/trace.ts';
-import { fleetYaml, hostName, metricsOf } from './common.ts';
+import { readingMessage } from '../sim/wire.ts';
+import { fleetYaml, gpuReading, hostName, metricsOf } from './common.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PARTITIONS = 4;
@@ -96,24 +97,7 @@ async function publish(
     const power: [number, OutMessage][] = [];
     simulatePower(live, instances, { idleW: 70, maxW: 700 }, a, b, stepMs, (k, t, w) => {
       const inst = instances[k]!;
-      power.push([
-        t + stepMs,
-        {
-          key: inst.host,
-          value: codec.encode('power', {
-            host: inst.host,
-            role: 'accelerator',
-            device: String(inst.gpus[0]),
-            tMs: t + stepMs,
-            kind: 'reading',
-            energyJ: null,
-            rangeJ: null,
-            powerW: w,
-            averagingMs: stepMs,
-            source: 'nvml',
-          }),
-        },
-      ]);
+      power.push([t + stepMs, gpuReading(codec, inst.host, inst.gpus[0]!, t + stepMs, w, stepMs)]);
     });
     // A request is logged when it ends; the ones that end after the run are never logged.
     const ended = live.filter((q) => q.tEndMs > a && q.tEndMs <= b);
@@ -142,24 +126,16 @@ async function publish(
               }),
             },
           ]);
-        power.push([
-          t,
-          {
-            key: host,
-            value: codec.encode('power', {
-              host,
-              role: 'node',
-              device: 'bmc',
-              tMs: t,
-              kind: 'reading',
-              energyJ: null,
-              rangeJ: null,
-              powerW: 3000,
-              averagingMs: 1000,
-              source: 'bmc',
-            }),
-          },
-        ]);
+        const bmc = {
+          kind: 'reading',
+          host,
+          role: 'node',
+          device: 'bmc',
+          tMs: t,
+          powerW: 3000,
+          averagingMs: 1000,
+        } as const;
+        power.push([t, readingMessage(codec, bmc, 'bmc')]);
       }
     }
     power.sort((x, y) => x[0] - y[0]);
