@@ -44,6 +44,8 @@ export interface Config {
     sessionTimeoutMs: number;
   };
   fleetFile: string;
+  /** Accounting basis of the annual grid factors (JOULESTREAM_GRID_BASIS); null: the data file's default. */
+  gridBasis: 'lifecycle' | 'direct' | null;
   httpPort: number;
   logLevel: string;
   rollup: {
@@ -232,6 +234,9 @@ export function loadConfig(env: Env): Readonly<Config> {
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
+    gridBasis: env.JOULESTREAM_GRID_BASIS
+      ? oneOf<'lifecycle' | 'direct'>(env, 'JOULESTREAM_GRID_BASIS', 'lifecycle', ['lifecycle', 'direct'])
+      : null,
     httpPort: int(env, 'JOULESTREAM_HTTP_PORT', 0, 0, 65535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     rollup: {

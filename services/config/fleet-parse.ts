@@ -42,6 +42,8 @@ function series(v: unknown, path: string, min: number): StepSeries {
 export interface ShippedData {
   models: readonly DeviceModel[];
   annualFactors: Readonly<Record<string, number>>;
+  /** The accounting basis of annualFactors (data/grid-annual-factors.json), named in errors. */
+  gridBasis?: string;
 }
 
 export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
@@ -81,7 +83,7 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
         shipped.annualFactors[zone] ??
         fail(
           `${p}.zone`,
-          `${zone} has no annual factor: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`,
+          `${zone} has no annual factor${shipped.gridBasis ? ` on the ${shipped.gridBasis} basis` : ''}: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`,
         );
       zones.set(zone, {
         id: zone,
