@@ -46,6 +46,8 @@ export interface GridFactor {
   method: 'published' | 'weighted-mean' | 'converted';
   dataset?: string;
   entity?: string;
+  /** ISO 3166 alpha-3 code of a country entity: how the importer finds it in the publisher's CSV. */
+  iso3?: string;
   dataYear?: number;
   sourceValue?: number;
   sourceUnit?: string;
@@ -56,6 +58,8 @@ export interface GridFactor {
   estimate?: boolean;
   reason?: string;
   checked?: string;
+  /** The value could not be confirmed from the publisher; the next import replaces it and drops the estimate. */
+  awaitingImport?: boolean;
   seal: string;
 }
 
