@@ -29,6 +29,7 @@ export interface GridDataset {
   unit: string;
   field?: string;
   licence?: string;
+  note?: string;
   /** Where this session read it, when not from the publisher's own copy. */
   readVia?: string;
 }

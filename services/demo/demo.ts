@@ -373,7 +373,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     ),
   );
   const htmlPath = join(opts.outDir, 'report.html');
-  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model')));
+  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model', config.gridBasis)));
   await reader.close();
   if (rows < requests.length) {
     throw new Error(
