@@ -85,6 +85,12 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
           `${p}.zone`,
           `${zone} has no annual factor${shipped.gridBasis ? ` on the ${shipped.gridBasis} basis` : ''}: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`,
         );
+      // A fleet's own factor may say its basis; one on the other basis would mix bases in one report.
+      if (zObj.annualBasis !== undefined && shipped.gridBasis && zObj.annualBasis !== shipped.gridBasis)
+        fail(
+          `zones.${zone}.annualBasis`,
+          `is ${JSON.stringify(zObj.annualBasis)} but the annual factors are on the ${shipped.gridBasis} basis (JOULESTREAM_GRID_BASIS)`,
+        );
       zones.set(zone, {
         id: zone,
         annualGPerKWh: annual,

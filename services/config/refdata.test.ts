@@ -195,4 +195,15 @@ test('the basis is a setting: direct leaves out zones without a direct factor, a
     () => parseFleet({ facilities: [{ id: 'p', region: 'eu', zone: 'FR', pue: 1.2 }], hosts: [] }, direct),
     /FR has no annual factor on the direct basis/,
   );
+  // A fleet's own factor on the selected basis fills the gap; one on the other basis is refused.
+  const fleet = (annualBasis: string) => ({
+    facilities: [{ id: 'p', region: 'eu', zone: 'FR', pue: 1.2 }],
+    hosts: [{ id: 'h', facility: 'p', gpuCount: 0 }],
+    zones: { FR: { annualGPerKWh: 30, annualBasis } },
+  });
+  assert.equal(parseFleet(fleet('direct'), direct).zones.get('FR')!.annualGPerKWh, 30);
+  assert.throws(
+    () => parseFleet(fleet('lifecycle'), direct),
+    /zones\.FR\.annualBasis is "lifecycle" but the annual factors are on the direct basis/,
+  );
 });
