@@ -6,6 +6,7 @@ import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { checkGridFactors, type GridFactorsFile } from '../config/grid-factors.ts';
 import { importEgrid, importEmber, ImportError, parseCsv, resealGrid } from './import-grid-factors.ts';
 import { runImportGridFactors } from './import-grid-factors-cli.ts';
@@ -105,7 +106,7 @@ test('the command writes the file it was given, and the result passes the data c
   const dir = mkdtempSync(join(tmpdir(), 'import-grid-'));
   const path = join(dir, 'factors.json');
   copyFileSync(DATA, path);
-  const fixture = here('fixtures/egrid-srl-fixture.csv').pathname;
+  const fixture = fileURLToPath(here('fixtures/egrid-srl-fixture.csv'));
   await runImportGridFactors([
     '--egrid',
     fixture,
