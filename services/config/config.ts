@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { JoinerSettings } from '../core/host-joiner.ts';
 import { ConfigError } from './errors.ts';
+import { GRID_BASES, type GridBasis } from './grid-factors.ts';
 
 export interface Credentials {
   user: string;
@@ -45,7 +46,7 @@ export interface Config {
   };
   fleetFile: string;
   /** Accounting basis of the annual grid factors (JOULESTREAM_GRID_BASIS); null: the data file's default. */
-  gridBasis: 'lifecycle' | 'direct' | null;
+  gridBasis: GridBasis | null;
   httpPort: number;
   logLevel: string;
   rollup: {
@@ -235,7 +236,7 @@ export function loadConfig(env: Env): Readonly<Config> {
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
     gridBasis: env.JOULESTREAM_GRID_BASIS
-      ? oneOf<'lifecycle' | 'direct'>(env, 'JOULESTREAM_GRID_BASIS', 'lifecycle', ['lifecycle', 'direct'])
+      ? oneOf<GridBasis>(env, 'JOULESTREAM_GRID_BASIS', 'lifecycle', GRID_BASES)
       : null,
     httpPort: int(env, 'JOULESTREAM_HTTP_PORT', 0, 0, 65535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
