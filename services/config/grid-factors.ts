@@ -32,6 +32,8 @@ export interface GridDataset {
   note?: string;
   /** Where this session read it, when not from the publisher's own copy. */
   readVia?: string;
+  /** Per-technology factors (g/kWh) by basis, for factors derived from a generation mix. */
+  factors?: Partial<Record<GridBasis, Record<string, number>>>;
 }
 
 export interface FactorInput {
@@ -44,7 +46,7 @@ export interface FactorInput {
 
 export interface GridFactor {
   gPerKWh: number;
-  method: 'published' | 'weighted-mean' | 'converted';
+  method: 'published' | 'weighted-mean' | 'converted' | 'mix';
   dataset?: string;
   entity?: string;
   /** ISO 3166 alpha-3 code of a country entity: how the importer finds it in the publisher's CSV. */
@@ -56,6 +58,8 @@ export interface GridFactor {
   weightBasis?: string;
   from?: GridBasis;
   ratio?: { numerator: number; denominator: number; dataset: string; what: string };
+  /** Generation shares by technology (from `dataset`) and the dataset whose `factors` weight them. */
+  mix?: { shares: Record<string, number>; factors: string };
   estimate?: boolean;
   reason?: string;
   checked?: string;
@@ -95,7 +99,12 @@ export function toGPerKWh(value: number, unit: string): number | string {
 }
 
 /** What the factor's stated inputs give, or why they give nothing. */
-export function recompute(file: GridFactorsFile, zone: GridZoneEntry, f: GridFactor): number | string {
+export function recompute(
+  file: GridFactorsFile,
+  zone: GridZoneEntry,
+  f: GridFactor,
+  basis: GridBasis,
+): number | string {
   switch (f.method) {
     case 'published':
       if (!finite(f.sourceValue) || typeof f.sourceUnit !== 'string')
@@ -131,8 +140,22 @@ export function recompute(file: GridFactorsFile, zone: GridZoneEntry, f: GridFac
       if (other.method === 'converted') return 'converted from a converted factor';
       return round1((other.gPerKWh * r.numerator) / r.denominator);
     }
+    case 'mix': {
+      const table = f.mix ? file.datasets[f.mix.factors]?.factors?.[basis] : undefined;
+      if (!f.mix || !table) return `a mix factor needs mix.factors naming a dataset with ${basis} factors`;
+      let sum = 0;
+      let total = 0;
+      for (const [tech, share] of Object.entries(f.mix.shares)) {
+        const g = table[tech];
+        if (g === undefined) return `${f.mix.factors} has no ${basis} factor for ${tech}`;
+        if (!finite(share) || share < 0) return `the share of ${tech} must be a number >= 0`;
+        sum += share * g;
+        total += share;
+      }
+      return total > 0 ? round1(sum / total) : 'a mix needs shares that add up to more than 0';
+    }
     default:
-      return `method must be published, weighted-mean or converted`;
+      return `method must be published, weighted-mean, converted or mix`;
   }
 }
 
@@ -163,7 +186,9 @@ export function checkGridFactors(raw: unknown): string[] {
       if (f.method !== 'converted') {
         const d = f.dataset ? file.datasets[f.dataset] : undefined;
         if (!d) problems.push(`${at}.dataset must name one of datasets`);
-        else if (d.basis !== basis) problems.push(`${at} cites ${f.dataset}, whose basis is ${d.basis}`);
+        // A mix takes only generation shares from its dataset; its basis is that of the factor table.
+        else if (d.basis !== basis && f.method !== 'mix')
+          problems.push(`${at} cites ${f.dataset}, whose basis is ${d.basis}`);
         else if (f.method === 'published' && f.sourceUnit !== d.unit)
           problems.push(`${at}.sourceUnit ${f.sourceUnit} differs from ${f.dataset}'s unit ${d.unit}`);
         if (!Number.isInteger(f.dataYear)) problems.push(`${at}.dataYear must be a year`);
@@ -173,8 +198,10 @@ export function checkGridFactors(raw: unknown): string[] {
       if (f.method === 'published' && !f.entity)
         problems.push(`${at}.entity (the publisher's area) is missing`);
       if (f.method === 'weighted-mean' && !f.weightBasis) problems.push(`${at}.weightBasis is missing`);
+      if (f.method === 'mix' && f.estimate !== true)
+        problems.push(`${at}: a mix of generic technology factors is an estimate and must say so`);
       if (f.estimate === true && !f.reason) problems.push(`${at}: an estimate needs its reason`);
-      const want = recompute(file, zone, f);
+      const want = recompute(file, zone, f, basis);
       if (typeof want === 'string') problems.push(`${at}: ${want}`);
       else if (want !== f.gPerKWh) problems.push(`${at}.gPerKWh is ${f.gPerKWh} but its inputs give ${want}`);
       if (f.seal !== sealOf(f))

@@ -37,11 +37,15 @@ test('every grid factor names dataset, release, data year, basis and conversion,
       }
       const d = file.datasets[f.dataset!];
       assert.ok(d, `${id}.${basis} cites a dataset`);
-      assert.equal(d.basis, basis, `${id}.${basis}: the dataset's basis is the factor's`);
+      if (f.method === 'mix') {
+        assert.equal(f.estimate, true, `${id}.${basis}: a mix is an estimate`);
+        assert.ok(file.datasets[f.mix!.factors]?.factors?.[basis], `${id}.${basis}: its factor table`);
+      } else assert.equal(d.basis, basis, `${id}.${basis}: the dataset's basis is the factor's`);
       assert.ok(d.release.length > 0 && d.url.startsWith('https://'), `${id}.${basis}: release and url`);
       assert.ok(Number.isInteger(f.dataYear), `${id}.${basis}: data year`);
       if (f.method === 'published') assert.equal(f.sourceUnit, d.unit, `${id}.${basis}: unit as published`);
-      else assert.ok(f.inputs!.length > 0 && f.weightBasis, `${id}.${basis}: inputs and weights`);
+      if (f.method === 'weighted-mean')
+        assert.ok(f.inputs!.length > 0 && f.weightBasis, `${id}.${basis}: inputs and weights`);
     }
   }
   assert.ok(factors >= Object.keys(file.zones).length);

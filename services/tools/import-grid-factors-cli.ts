@@ -18,6 +18,8 @@ export const IMPORT_HELP = `joulestream import-grid-factors: refresh the annual 
   --dataset ID     the dataset id to record, e.g. ember-yearly-2025, egrid2023       (with --ember/--egrid)
   --release TEXT   the release as the publisher names it, e.g. "eGRID2023 (released 2025)"
   [--year N]       data year to take (Ember: latest in the file; eGRID: the YEAR column)
+  [--lifecycle-from ratio|mix]  eGRID: lifecycle = direct x the stated ratio (default), or the
+                   resource mix (SRCLPR...SROPPR) x the technology factors in the file (both estimates)
   [--file F.json]  the factors file (default data/grid-annual-factors.json)
   [--dry-run]      print the changes, write nothing
   --reseal         re-seal every grid factor after a reviewed hand edit (refused if a value does not
@@ -45,6 +47,7 @@ export async function runImportGridFactors(argv: string[]): Promise<void> {
       dataset: { type: 'string' },
       release: { type: 'string' },
       year: { type: 'string' },
+      'lifecycle-from': { type: 'string' },
       file: { type: 'string' },
       'dry-run': { type: 'boolean' },
       reseal: { type: 'boolean' },
@@ -84,7 +87,15 @@ export async function runImportGridFactors(argv: string[]): Promise<void> {
   const year = v.year === undefined ? undefined : Number(v.year);
   if (year !== undefined && !(Number.isInteger(year) && year >= 1990 && year <= 2100))
     throw new ImportError('--year must be a year');
-  const opts = { dataset: v.dataset, release: v.release, sourceName: source, ...(year ? { year } : {}) };
+  const from = v['lifecycle-from'] ?? 'ratio';
+  if (from !== 'ratio' && from !== 'mix') throw new ImportError('--lifecycle-from must be ratio or mix');
+  const opts = {
+    dataset: v.dataset,
+    release: v.release,
+    sourceName: source,
+    lifecycleFrom: from,
+    ...(year ? { year } : {}),
+  } as const;
   const csv = readFileSync(source, 'utf8');
   const { file, changes } = v.ember ? importEmber(current, csv, opts) : importEgrid(current, csv, opts);
   process.stdout.write(changes.length ? changes.join('\n') + '\n' : 'no zone cites this publisher\n');

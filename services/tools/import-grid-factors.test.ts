@@ -77,6 +77,63 @@ test('eGRID: CAMX from SRC2ERTA, PJM weighted by net generation, lifecycle recom
   assert.equal(file.zones.FR!.lifecycle!.gPerKWh, 56);
 });
 
+test('eGRID --lifecycle-from mix: resource mix x technology factors, PJM shares weighted by net generation', () => {
+  const before = shipped();
+  const { file, changes } = importEgrid(before, EGRID, { ...opts('egrid2023'), lifecycleFrom: 'mix' });
+  assert.deepEqual(checkGridFactors(file), []);
+  const t = before.datasets['electricitymaps-defaults']!.factors!.lifecycle!;
+  const techs = [
+    'coal',
+    'oil',
+    'gas',
+    'nuclear',
+    'hydro',
+    'biomass',
+    'wind',
+    'solar',
+    'geothermal',
+    'other-fossil',
+    'other-unknown',
+  ];
+  const camx = [0.002, 0.001, 0.45, 0.09, 0.1, 0.03, 0.08, 0.2, 0.045, 0.001, 0.001];
+  const rfce = [0.1, 0.005, 0.42, 0.43, 0.01, 0.01, 0.01, 0.01, 0, 0.003, 0.002];
+  const rfcw = [0.38, 0.003, 0.3, 0.27, 0.005, 0.005, 0.03, 0.004, 0, 0.002, 0.001];
+  const intensity = (shares: number[]) =>
+    shares.reduce((s, x, i) => s + x * t[techs[i]!]!, 0) / shares.reduce((s, x) => s + x, 0);
+  const lc = file.zones['US-CAL-CISO']!.lifecycle!;
+  assert.equal(lc.method, 'mix');
+  assert.equal(lc.estimate, true);
+  assert.equal(lc.gPerKWh, Math.round(intensity(camx) * 10) / 10);
+  const [we, ww] = [280_100_200.5, 410_550_300];
+  const pjm = rfce.map((x, i) => (x * we + rfcw[i]! * ww) / (we + ww));
+  assert.ok(Math.abs(file.zones['US-MIDA-PJM']!.lifecycle!.gPerKWh - intensity(pjm)) <= 0.05);
+  assert.ok(
+    changes.some((c) =>
+      /US-CAL-CISO lifecycle: 300 -> .* \(resource mix x electricitymaps-defaults\)/.test(c),
+    ),
+  );
+  // A share changed after the import (even re-sealed) no longer gives the value.
+  const edited = structuredClone(file);
+  edited.zones['US-CAL-CISO']!.lifecycle!.mix!.shares.coal = 0.2;
+  assert.ok(
+    resealGridFails(edited).some((m) => /US-CAL-CISO\.lifecycle\.gPerKWh is .* but its inputs give/.test(m)),
+  );
+  const noMix = EGRID.replace(',SRCLPR,', ',XXCLPR,');
+  assert.throws(
+    () => importEgrid(before, noMix, { ...opts('egrid2023'), lifecycleFrom: 'mix' }),
+    /--lifecycle-from mix needs the resource-mix columns/,
+  );
+});
+
+const resealGridFails = (f: GridFactorsFile): string[] => {
+  try {
+    resealGrid(f);
+    return [];
+  } catch (err) {
+    return [(err as Error).message];
+  }
+};
+
 test('eGRID: a file without the columns, or without a needed subregion, is refused', () => {
   assert.throws(
     () => importEgrid(shipped(), 'a,b\n1,2\n', opts('egrid2023')),

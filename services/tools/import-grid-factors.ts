@@ -82,7 +82,24 @@ export interface ImportOptions {
   year?: number;
   /** The file's name, recorded in each imported factor. */
   sourceName: string;
+  /** eGRID: lifecycle factors as the direct one times the stated ratio (default), or from the resource mix. */
+  lifecycleFrom?: 'ratio' | 'mix';
 }
+
+/** eGRID's resource-mix columns (share of net generation) and the technology each stands for. */
+export const EGRID_MIX_COLUMNS: Readonly<Record<string, string>> = {
+  SRCLPR: 'coal',
+  SROLPR: 'oil',
+  SRGSPR: 'gas',
+  SRNCPR: 'nuclear',
+  SRHYPR: 'hydro',
+  SRBMPR: 'biomass',
+  SRWIPR: 'wind',
+  SRSOPR: 'solar',
+  SRGTPR: 'geothermal',
+  SROFPR: 'other-fossil',
+  SROPPR: 'other-unknown',
+};
 
 export interface ImportResult {
   file: GridFactorsFile;
@@ -98,7 +115,7 @@ function finish(file: GridFactorsFile, before: GridFactorsFile, changes: string[
     for (const basis of ['lifecycle', 'direct'] as GridBasis[]) {
       const f = zone[basis];
       if (f?.method !== 'converted') continue;
-      const v = recompute(file, zone, f);
+      const v = recompute(file, zone, f, basis);
       if (typeof v !== 'number' || v === f.gPerKWh) continue;
       zone[basis] = { ...f, gPerKWh: v };
       changes.push(
@@ -114,7 +131,9 @@ function finish(file: GridFactorsFile, before: GridFactorsFile, changes: string[
       if (f?.dataset) cited.add(f.dataset);
       if (f?.ratio) cited.add(f.ratio.dataset);
     }
-  for (const id of Object.keys(file.datasets)) if (!cited.has(id)) delete file.datasets[id];
+  // Technology factor tables stay: an import may use them (--lifecycle-from mix) without a zone citing them yet.
+  for (const [id, d] of Object.entries(file.datasets))
+    if (!cited.has(id) && !d.factors) delete file.datasets[id];
   const problems = checkGridFactors(file);
   if (problems.length > 0)
     throw new ImportError(`the imported file fails its data check: ${problems.join('; ')}`);
@@ -184,8 +203,31 @@ export function importEgrid(current: GridFactorsFile, csv: string, opts: ImportO
     const r = bySub.get(entity);
     if (!r) throw new ImportError(`${opts.sourceName} has no subregion ${entity}, needed by zone ${zone}`);
     const lb = number(r.SRC2ERTA, `SRC2ERTA of ${entity}`);
-    return { lb, g: toGPerKWh(lb, 'lbCO2e/MWh') as number, mwh: number(r.SRNGENAN, `SRNGENAN of ${entity}`) };
+    const mix =
+      opts.lifecycleFrom === 'mix'
+        ? Object.fromEntries(
+            Object.entries(EGRID_MIX_COLUMNS).map(([col, tech]) => [
+              tech,
+              number(r[col], `${col} of ${entity}`),
+            ]),
+          )
+        : {};
+    return {
+      lb,
+      g: toGPerKWh(lb, 'lbCO2e/MWh') as number,
+      mwh: number(r.SRNGENAN, `SRNGENAN of ${entity}`),
+      mix,
+    };
   };
+  if (opts.lifecycleFrom === 'mix' && !Object.keys(EGRID_MIX_COLUMNS).every((c) => rows[0] && c in rows[0]))
+    throw new ImportError(
+      `${opts.sourceName}: --lifecycle-from mix needs the resource-mix columns ${Object.keys(EGRID_MIX_COLUMNS).join(', ')}`,
+    );
+  const factorTable = Object.entries(current.datasets).find(([, d]) => d.factors?.lifecycle)?.[0];
+  if (opts.lifecycleFrom === 'mix' && !factorTable)
+    throw new ImportError(
+      '--lifecycle-from mix needs a dataset with lifecycle technology factors in the file',
+    );
   const file = structuredClone(current);
   file.datasets[opts.dataset] = {
     publisher: 'U.S. EPA',
@@ -207,12 +249,20 @@ export function importEgrid(current: GridFactorsFile, csv: string, opts: ImportO
     const f = zone.direct;
     if (!citing(current, f, 'U.S. EPA')) continue;
     let next: GridFactor;
+    // Generation shares of the zone: its subregion's, or its subregions' weighted by net generation.
+    const shares: Record<string, number> = {};
+    const addShares = (s: ReturnType<typeof sub>, weight: number) => {
+      for (const [tech, v] of Object.entries(s.mix)) shares[tech] = (shares[tech] ?? 0) + v * weight;
+    };
     if (f!.method === 'published') {
       const s = sub(f!.entity!, id);
+      addShares(s, 1);
       next = { ...f!, ...stamp, gPerKWh: s.g, sourceValue: s.lb, sourceUnit: 'lbCO2e/MWh' };
     } else {
+      const total = f!.inputs!.reduce((t, i) => t + sub(i.entity, id).mwh, 0);
       const inputs = f!.inputs!.map((i) => {
         const s = sub(i.entity, id);
+        addShares(s, s.mwh / total);
         return { entity: i.entity, gPerKWh: s.g, sourceValue: s.lb, sourceUnit: 'lbCO2e/MWh', weight: s.mwh };
       });
       next = {
@@ -227,9 +277,28 @@ export function importEgrid(current: GridFactorsFile, csv: string, opts: ImportO
             }
           : {}),
       };
-      next.gPerKWh = recompute(file, zone, next) as number;
+      next.gPerKWh = recompute(file, zone, next, 'direct') as number;
     }
     zone.direct = next;
+    if (opts.lifecycleFrom === 'mix' && factorTable) {
+      const lifecycle: GridFactor = {
+        gPerKWh: 0,
+        method: 'mix',
+        dataset: opts.dataset,
+        dataYear: year,
+        mix: { shares, factors: factorTable },
+        estimate: true,
+        reason: `Net generation shares of ${next.entity ?? next.inputs!.map((i) => i.entity).join(' + ')} by technology (eGRID resource mix) times generic lifecycle factors per technology (${factorTable}); not plant-level`,
+        checked: stamp.checked,
+        seal: '',
+      };
+      lifecycle.gPerKWh = recompute(file, zone, lifecycle, 'lifecycle') as number;
+      const before = zone.lifecycle?.gPerKWh;
+      zone.lifecycle = lifecycle;
+      changes.push(
+        `${id} lifecycle: ${before ?? '-'} -> ${lifecycle.gPerKWh} (resource mix x ${factorTable})`,
+      );
+    }
     changes.push(`${id} direct: ${f!.gPerKWh} -> ${next.gPerKWh} (${opts.dataset}, ${year})`);
   }
   return finish(file, current, changes);
