@@ -20,6 +20,8 @@ export const IMPORT_HELP = `joulestream import-grid-factors: refresh the annual 
   [--year N]       data year to take (Ember: latest in the file; eGRID: the YEAR column)
   [--lifecycle-from ratio|mix]  eGRID: lifecycle = direct x the stated ratio (default), or the
                    resource mix (SRCLPR...SROPPR) x the technology factors in the file (both estimates)
+  [--direct-from mix]  Ember: also give each country a direct factor: generation by fuel x the
+                   file's direct technology factors (an estimate; eGRID direct factors are kept)
   [--file F.json]  the factors file (default data/grid-annual-factors.json)
   [--dry-run]      print the changes, write nothing
   --reseal         re-seal every grid factor after a reviewed hand edit (refused if a value does not
@@ -48,6 +50,7 @@ export async function runImportGridFactors(argv: string[]): Promise<void> {
       release: { type: 'string' },
       year: { type: 'string' },
       'lifecycle-from': { type: 'string' },
+      'direct-from': { type: 'string' },
       file: { type: 'string' },
       'dry-run': { type: 'boolean' },
       reseal: { type: 'boolean' },
@@ -89,11 +92,14 @@ export async function runImportGridFactors(argv: string[]): Promise<void> {
     throw new ImportError('--year must be a year');
   const from = v['lifecycle-from'] ?? 'ratio';
   if (from !== 'ratio' && from !== 'mix') throw new ImportError('--lifecycle-from must be ratio or mix');
+  if (v['direct-from'] !== undefined && v['direct-from'] !== 'mix')
+    throw new ImportError('--direct-from must be mix');
   const opts = {
     dataset: v.dataset,
     release: v.release,
     sourceName: source,
     lifecycleFrom: from,
+    ...(v['direct-from'] === 'mix' ? { directFrom: 'mix' as const } : {}),
     ...(year ? { year } : {}),
   } as const;
   const csv = readFileSync(source, 'utf8');

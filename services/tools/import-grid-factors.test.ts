@@ -57,6 +57,25 @@ test('Ember: a chosen year, and a country missing from the release is an error n
   );
 });
 
+test('Ember --direct-from mix: each country gets a direct factor from its generation by fuel', () => {
+  const before = shipped();
+  const { file } = importEmber(before, EMBER, { ...opts('ember-yearly-2025'), directFrom: 'mix' });
+  assert.deepEqual(checkGridFactors(file), []);
+  const t = before.datasets['electricitymaps-defaults']!.factors!.direct!;
+  // France 2024 in the fixture: gas 9.66 TWh, and 22.58 TWh each of hydro, nuclear, solar and wind.
+  const fr = file.zones.FR!.direct!;
+  assert.equal(fr.method, 'mix');
+  assert.equal(fr.estimate, true);
+  const want = (9.66 * t.gas! + 4 * 22.58 * 0) / (9.66 + 4 * 22.58);
+  assert.equal(fr.gPerKWh, Math.round(want * 10) / 10);
+  assert.ok(fr.gPerKWh < file.zones.FR!.lifecycle!.gPerKWh);
+  // The national stand-in stays an estimate with its reason; eGRID's direct factors are not replaced.
+  assert.match(file.zones['JP-TK']!.direct!.reason!, /national value stands in/);
+  assert.deepEqual(file.zones['US-CAL-CISO'], before.zones['US-CAL-CISO']);
+  // Every zone now has a direct factor: the direct basis covers the whole file.
+  assert.ok(Object.values(file.zones).every((z) => z.direct));
+});
+
 test('eGRID: CAMX from SRC2ERTA, PJM weighted by net generation, lifecycle recomputed', () => {
   const { file } = importEgrid(shipped(), EGRID, opts('egrid2023'));
   assert.deepEqual(checkGridFactors(file), []);

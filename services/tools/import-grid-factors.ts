@@ -84,7 +84,26 @@ export interface ImportOptions {
   sourceName: string;
   /** eGRID: lifecycle factors as the direct one times the stated ratio (default), or from the resource mix. */
   lifecycleFrom?: 'ratio' | 'mix';
+  /** Ember: also derive direct factors from generation by fuel x the file's direct technology factors. */
+  directFrom?: 'mix';
 }
+
+/** Ember's generation fuels (Electricity generation / Fuel) and the technology each stands for. */
+export const EMBER_FUELS: Readonly<Record<string, string>> = {
+  Bioenergy: 'biomass',
+  Coal: 'coal',
+  Gas: 'gas',
+  Hydro: 'hydro',
+  Nuclear: 'nuclear',
+  'Other Fossil': 'other-fossil',
+  'Other Renewables': 'other-renewables',
+  Solar: 'solar',
+  Wind: 'wind',
+};
+
+/** The first dataset in the file with technology factors on a basis. */
+const factorTableFor = (file: GridFactorsFile, basis: GridBasis) =>
+  Object.entries(file.datasets).find(([, d]) => d.factors?.[basis])?.[0];
 
 /** eGRID's resource-mix columns (share of net generation) and the technology each stands for. */
 export const EGRID_MIX_COLUMNS: Readonly<Record<string, string>> = {
@@ -141,9 +160,8 @@ function finish(file: GridFactorsFile, before: GridFactorsFile, changes: string[
 }
 
 export function importEmber(current: GridFactorsFile, csv: string, opts: ImportOptions): ImportResult {
-  const rows = table(csv, ['Area', 'Year', 'Variable', 'Unit', 'Value'], opts.sourceName).filter(
-    (r) => r.Variable === 'CO2 intensity' && /^gCO2e?\/kWh$/.test(r.Unit ?? ''),
-  );
+  const all = table(csv, ['Area', 'Year', 'Variable', 'Unit', 'Value'], opts.sourceName);
+  const rows = all.filter((r) => r.Variable === 'CO2 intensity' && /^gCO2e?\/kWh$/.test(r.Unit ?? ''));
   if (rows.length === 0) throw new ImportError(`${opts.sourceName}: no "CO2 intensity" rows in gCO2/kWh`);
   const year = opts.year ?? Math.max(...rows.map((r) => number(r.Year, 'Year')));
   const file = structuredClone(current);
@@ -158,15 +176,17 @@ export function importEmber(current: GridFactorsFile, csv: string, opts: ImportO
     licence: 'CC-BY-4.0',
   };
   file.datasets[opts.dataset] = dataset;
+  const directTable = factorTableFor(current, 'direct');
+  if (opts.directFrom === 'mix' && !directTable)
+    throw new ImportError('--direct-from mix needs a dataset with direct technology factors in the file');
   const changes: string[] = [];
   for (const [id, zone] of Object.entries(file.zones)) {
     const f = zone.lifecycle;
     if (!citing(current, f, 'Ember') || f!.method !== 'published') continue;
-    const row = rows.find(
-      (r) =>
-        Number(r.Year) === year &&
-        (f!.iso3 ? r['ISO 3 code'] === f!.iso3 || r['Country code'] === f!.iso3 : r.Area === f!.entity),
-    );
+    const ofZone = (r: Record<string, string>) =>
+      Number(r.Year) === year &&
+      (f!.iso3 ? r['ISO 3 code'] === f!.iso3 || r['Country code'] === f!.iso3 : r.Area === f!.entity);
+    const row = rows.find(ofZone);
     if (!row)
       throw new ImportError(
         `${opts.sourceName} has no CO2 intensity for ${f!.entity} (${f!.iso3 ?? 'no ISO code'}) in ${year}, needed by zone ${id}`,
@@ -188,6 +208,41 @@ export function importEmber(current: GridFactorsFile, csv: string, opts: ImportO
     }
     zone.lifecycle = next;
     changes.push(`${id} lifecycle: ${f!.gPerKWh} -> ${next.gPerKWh} (${opts.dataset}, ${year})`);
+    // A direct factor from another publisher (eGRID) is kept; only Ember's own mix is replaced.
+    if (opts.directFrom !== 'mix' || (zone.direct && !citing(current, zone.direct, 'Ember'))) continue;
+    const shares: Record<string, number> = {};
+    for (const r of all.filter(
+      (r) =>
+        ofZone(r) && r.Category === 'Electricity generation' && r.Subcategory === 'Fuel' && r.Unit === 'TWh',
+    )) {
+      const tech = EMBER_FUELS[r.Variable ?? ''];
+      if (!tech) throw new ImportError(`${opts.sourceName}: fuel "${r.Variable}" has no technology factor`);
+      shares[tech] = (shares[tech] ?? 0) + number(r.Value, `${r.Variable} generation of ${f!.entity}`);
+    }
+    if (Object.keys(shares).length === 0)
+      throw new ImportError(
+        `${opts.sourceName} has no generation by fuel for ${f!.entity} in ${year}, needed by zone ${id}`,
+      );
+    const direct: GridFactor = {
+      gPerKWh: 0,
+      method: 'mix',
+      dataset: opts.dataset,
+      entity: f!.entity!,
+      ...(f!.iso3 ? { iso3: f!.iso3 } : {}),
+      dataYear: year,
+      mix: { shares, factors: directTable! },
+      estimate: true,
+      reason:
+        `Generation by fuel (Ember, TWh) times generic direct (combustion) factors per technology (${directTable}); not plant-level` +
+        (next.estimate && next.reason ? `. ${next.reason}` : ''),
+      checked: next.checked!,
+      seal: '',
+    };
+    direct.gPerKWh = recompute(file, zone, direct, 'direct') as number;
+    changes.push(
+      `${id} direct: ${zone.direct?.gPerKWh ?? '-'} -> ${direct.gPerKWh} (generation mix x ${directTable})`,
+    );
+    zone.direct = direct;
   }
   return finish(file, current, changes);
 }
@@ -223,7 +278,7 @@ export function importEgrid(current: GridFactorsFile, csv: string, opts: ImportO
     throw new ImportError(
       `${opts.sourceName}: --lifecycle-from mix needs the resource-mix columns ${Object.keys(EGRID_MIX_COLUMNS).join(', ')}`,
     );
-  const factorTable = Object.entries(current.datasets).find(([, d]) => d.factors?.lifecycle)?.[0];
+  const factorTable = factorTableFor(current, 'lifecycle');
   if (opts.lifecycleFrom === 'mix' && !factorTable)
     throw new ImportError(
       '--lifecycle-from mix needs a dataset with lifecycle technology factors in the file',
