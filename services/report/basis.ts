@@ -13,6 +13,7 @@ export function gridBasisLabel(file: GridFactorsFile, basis: GridBasis | null): 
     const base = f.method === 'converted' && f.from ? zone[f.from] : f;
     if (base?.dataset) cited.add(base.dataset);
     if (f.ratio) cited.add(f.ratio.dataset);
+    if (f.mix) cited.add(f.mix.factors);
   }
   const sources = [...cited]
     .map((id) => file.datasets[id])
