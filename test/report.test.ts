@@ -142,6 +142,7 @@ test('every view answers, as a table, CSV and JSON', async () => {
     ['llama-70b', 'llama-8b', 'mixtral'],
   );
   assert.ok(sci.every((r) => Number(r.sci_g_per_query) > 0 && String(r.boundary).includes('embodied')));
+  assert.ok(sci.every((r) => String(r.grid_basis).startsWith('location-based, lifecycle emissions')));
   const table = await cli('--view', 'per-1k-tokens', '--by', 'model');
   assert.match(table.stdout, /wh_per_1k_tokens/);
   const eed = await cli('--view', 'eed');
@@ -149,6 +150,7 @@ test('every view answers, as a table, CSV and JSON', async () => {
     eed.stdout.split('\n')[0]!,
     /^reporting_month,facility,region,total_energy_consumption_kwh,it_energy_consumption_kwh,pue/,
   );
+  assert.match(eed.stdout.split('\n')[0]!, /,grid_emission_factor_basis$/);
   // The hostile tenant comes back intact in CSV, quoted, never as a formula.
   const csv = await cli('--view', 'tenant-statement', '--format', 'csv');
   assert.ok(
@@ -198,6 +200,7 @@ test('the HTML report renders every chart with data in headless Chromium, withou
   assert.equal(r.code, 0, r.stderr);
   const html = readFileSync(file, 'utf8');
   assert.ok(!html.includes('<script>alert(1)'), 'data is escaped');
+  assert.match(html, /Grid factors: location-based, lifecycle emissions/);
   assert.ok(!/src=["']https?:|href=["']https?:/.test(html), 'self-contained');
   const { chromium: pw } = await import('playwright-core');
   const browser = await pw.launch({

@@ -34,6 +34,8 @@ Commands:
                        [--by facility|model|region|tenant] [--from ISO] [--to ISO]
                        [--region R] [--facility F] [--model M] [--tenant T] (each repeatable)
                        [--format table|csv|json] [--html FILE: a self-contained report with charts]
+  import-grid-factors  refresh data/grid-annual-factors.json from Ember's or eGRID's CSV
+                       (--ember F.csv | --egrid F.csv) --dataset ID --release TEXT; --help for more
 
 Configuration comes from the environment (see README.md, "Configuration").`;
 
@@ -41,6 +43,12 @@ async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(HELP + '\n');
+    return;
+  }
+  // Its own options, and no service configuration: it edits a data file.
+  if (command === 'import-grid-factors') {
+    const { runImportGridFactors } = await import('../tools/import-grid-factors-cli.ts');
+    await runImportGridFactors(rest);
     return;
   }
   const { values } = parseArgs({

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import type { JoinerSettings } from '../core/host-joiner.ts';
 import { ConfigError } from './errors.ts';
+import { GRID_BASES, type GridBasis } from './grid-factors.ts';
 
 export interface Credentials {
   user: string;
@@ -44,6 +45,8 @@ export interface Config {
     sessionTimeoutMs: number;
   };
   fleetFile: string;
+  /** Accounting basis of the annual grid factors (JOULESTREAM_GRID_BASIS); null: the data file's default. */
+  gridBasis: GridBasis | null;
   httpPort: number;
   logLevel: string;
   rollup: {
@@ -232,6 +235,9 @@ export function loadConfig(env: Env): Readonly<Config> {
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
+    gridBasis: env.JOULESTREAM_GRID_BASIS
+      ? oneOf<GridBasis>(env, 'JOULESTREAM_GRID_BASIS', 'lifecycle', GRID_BASES)
+      : null,
     httpPort: int(env, 'JOULESTREAM_HTTP_PORT', 0, 0, 65535),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     rollup: {

@@ -42,6 +42,8 @@ function series(v: unknown, path: string, min: number): StepSeries {
 export interface ShippedData {
   models: readonly DeviceModel[];
   annualFactors: Readonly<Record<string, number>>;
+  /** The accounting basis of annualFactors (data/grid-annual-factors.json), named in errors. */
+  gridBasis?: string;
 }
 
 export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
@@ -81,7 +83,13 @@ export function parseFleet(raw: unknown, shipped: ShippedData): Fleet {
         shipped.annualFactors[zone] ??
         fail(
           `${p}.zone`,
-          `${zone} has no annual factor: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`,
+          `${zone} has no annual factor${shipped.gridBasis ? ` on the ${shipped.gridBasis} basis` : ''}: add zones.${zone}.annualGPerKWh or use a zone from data/grid-annual-factors.json`,
+        );
+      // A fleet's own factor may say its basis; one on the other basis would mix bases in one report.
+      if (zObj.annualBasis !== undefined && shipped.gridBasis && zObj.annualBasis !== shipped.gridBasis)
+        fail(
+          `zones.${zone}.annualBasis`,
+          `is ${JSON.stringify(zObj.annualBasis)} but the annual factors are on the ${shipped.gridBasis} basis (JOULESTREAM_GRID_BASIS)`,
         );
       zones.set(zone, {
         id: zone,

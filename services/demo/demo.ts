@@ -134,7 +134,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   // The terminal shows progress and the report; structured logs go to a file beside the inputs.
   const logPath = join(opts.outDir, 'demo.log');
   const log = createLogger('demo', config.logLevel, pino.destination({ dest: logPath, sync: true }));
-  const fleet = loadFleet(config.fleetFile);
+  const fleet = loadFleet(config.fleetFile, config.gridBasis);
   const hosts = [...fleet.hosts.keys()];
   const trace = [
     ...parseTrace(readFileSync(join(DATA, 'AzureLLMInferenceTrace_conv.csv'), 'utf8')),
@@ -373,7 +373,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     ),
   );
   const htmlPath = join(opts.outDir, 'report.html');
-  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model')));
+  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model', config.gridBasis)));
   await reader.close();
   if (rows < requests.length) {
     throw new Error(

@@ -12,7 +12,7 @@ import { Joiner } from './joiner.ts';
 
 export async function runJoinerService(config: Readonly<Config>): Promise<void> {
   const log = createLogger('joiner', config.logLevel);
-  const fleet = loadFleet(config.fleetFile);
+  const fleet = loadFleet(config.fleetFile, config.gridBasis);
   const topics = topicsFor(config.kafka.topicPrefix);
   const kafka = createKafka(config.kafka, log);
   await ensureTopics(kafka, topics, config.kafka.partitions);

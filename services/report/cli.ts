@@ -4,9 +4,12 @@
 import { writeFileSync } from 'node:fs';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { createClickHouse } from '../adapters/clickhouse.ts';
+import { loadGridFactors } from '../adapters/fleet-file.ts';
 import { timeArg } from '../cli/time-arg.ts';
 import type { Config } from '../config/config.ts';
 import { JoulestreamError } from '../config/errors.ts';
+import type { GridBasis } from '../config/grid-factors.ts';
+import { gridBasisLabel } from './basis.ts';
 import { renderHtml, type ReportData } from './html.ts';
 import {
   boundaryBreakdown,
@@ -127,7 +130,7 @@ export function toCsv(rows: Record<string, unknown>[]): string {
 }
 
 /** The EED facility KPI export: the view's rows with the field names of the reporting template. */
-export function eedRows(rows: Record<string, unknown>[]): Record<string, unknown>[] {
+export function eedRows(rows: Record<string, unknown>[], gridBasis?: string): Record<string, unknown>[] {
   return rows.map((r) => ({
     reporting_month: r.month,
     facility: r.facility,
@@ -140,10 +143,16 @@ export function eedRows(rows: Record<string, unknown>[]): Record<string, unknown
     wue_l_per_kwh: r.wue_l_per_kwh,
     queries: r.queries,
     wh_per_query: r.wh_per_query,
+    ...(gridBasis !== undefined ? { grid_emission_factor_basis: gridBasis } : {}),
   }));
 }
 
-export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Promise<ReportData> {
+export async function collectHtml(
+  ch: ClickHouseClient,
+  f: Filters,
+  by: Dim,
+  gridBasis: GridBasis | null = null,
+): Promise<ReportData> {
   // Hourly points; daily when there are too many to read, per minute when too few to draw a line.
   type Point = ReportData['overTime'][number];
   const points = (rows: Point[]) => new Set(rows.map((r) => r.period_start)).size;
@@ -177,6 +186,7 @@ export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Pr
     tenants: num(tenants),
     perQuery: num(perQuery),
     ledger: ledger[0] ? num(ledger)[0]! : null,
+    gridBasis: gridBasisLabel(loadGridFactors(), gridBasis),
   };
 }
 
@@ -209,14 +219,21 @@ export async function runReport(config: Readonly<Config>, args: ReportArgs): Pro
   const ch = createClickHouse(config.clickhouse, config.clickhouse.reader, database);
   try {
     if (args.html) {
-      writeFileSync(args.html, renderHtml(await collectHtml(ch, filters, by)));
+      writeFileSync(args.html, renderHtml(await collectHtml(ch, filters, by, config.gridBasis)));
       process.stdout.write(`wrote ${args.html}\n`);
       return;
     }
     let rows = await json<Record<string, unknown>>(ch, sqlFor(view, by, filters));
-    if (view === 'eed') rows = eedRows(rows);
+    // The basis this process is configured with (JOULESTREAM_GRID_BASIS): run the report with the joiner's setting.
+    const gridBasis = gridBasisLabel(loadGridFactors(), config.gridBasis);
+    if (view === 'eed') rows = eedRows(rows, gridBasis);
     if (view === 'sci')
-      rows = rows.map((r) => ({ ...r, boundary: SCI_BOUNDARY, functional_units: 'query; 1,000 tokens' }));
+      rows = rows.map((r) => ({
+        ...r,
+        boundary: SCI_BOUNDARY,
+        functional_units: 'query; 1,000 tokens',
+        grid_basis: gridBasis,
+      }));
     if (format === 'json') {
       process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
       return;
@@ -225,7 +242,12 @@ export async function runReport(config: Readonly<Config>, args: ReportArgs): Pro
       process.stdout.write(toCsv(rows));
       return;
     }
-    const shown = view === 'sci' ? rows.map(({ boundary: _b, functional_units: _u, ...r }) => r) : rows;
+    const shown =
+      view === 'sci'
+        ? rows.map(({ boundary: _b, functional_units: _u, grid_basis: _g, ...r }) => r)
+        : view === 'eed'
+          ? rows.map(({ grid_emission_factor_basis: _g, ...r }) => r)
+          : rows;
     const cols = shown[0] ? Object.keys(shown[0]) : [by];
     const cells = shown.map((r) =>
       cols.map((c) => {
@@ -236,6 +258,7 @@ export async function runReport(config: Readonly<Config>, args: ReportArgs): Pro
     process.stdout.write(table(cols, cells));
     if (view === 'sci')
       process.stdout.write(`\nboundary: ${SCI_BOUNDARY}\nfunctional units: one query; 1,000 tokens\n`);
+    if (view === 'sci' || view === 'eed') process.stdout.write(`grid factors: ${gridBasis}\n`);
   } finally {
     await ch.close();
   }

@@ -25,6 +25,8 @@ export interface ReportData {
     unattributed_kwh: number;
     max_relative_error: number;
   } | null;
+  /** The grid-factor basis the carbon figures use (basis.ts). */
+  gridBasis?: string;
 }
 
 const PALETTE = ['#1b6ca8', '#e07b39', '#3a9d5d', '#b8415a', '#7a5cc2', '#8c8c3a', '#3ab0b8', '#666'];
@@ -212,6 +214,7 @@ ${ledger}
 <h2>Top tenants by CO2e</h2>${tenantBars(d.tenants)}
 <h2>Per query</h2>${htmlTable(d.perQuery)}
 <p class="meta">Location-based CO2e; embodied emissions amortised per GPU-second. Method: docs/method.md.</p>
+${d.gridBasis ? `<p class="meta">Grid factors: ${esc(d.gridBasis)}</p>` : ''}
 </body></html>
 `;
 }
