@@ -115,7 +115,8 @@ export function parsePromText(text: string): PromParse {
     }
     let timestampMs: number | null = null;
     if (parts[1] !== undefined) {
-      if (!/^-?\d+$/.test(parts[1])) {
+      // Within a Date's range: the sample's time goes out as an Avro long (see parse.ts MAX_LONG).
+      if (!/^-?\d+$/.test(parts[1]) || Math.abs(Number(parts[1])) > 8.64e15) {
         out.errors.push({ line: idx + 1, message: `bad timestamp "${parts[1]}"` });
         return;
       }
