@@ -2,7 +2,7 @@
 // through the decoder, JSON bodies through JSON.parse, and whatever comes out through the mapper
 // and the Avro encoding the receiver applies next. Each input ends in a valid result or a typed
 // error (ProtoError, or SyntaxError from JSON.parse: both answered 400), within a time bound, with
-// memory bounded by the body. Bounded in count and time: about 2 s in all.
+// memory bounded by the body. Bounded in count and time: a few seconds in all.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

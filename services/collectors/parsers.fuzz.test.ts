@@ -2,7 +2,7 @@
 // from it), JSONL request and power lines, nvidia-smi CSV, grid feed answers (Electricity Maps,
 // WattTime, CSV) and Redfish answers. Generated valid inputs, the same mutated at the byte level,
 // and arbitrary text and JSON. Each must give a valid result (one the Avro encoding that follows
-// accepts) or its typed error / rejection with a reason, within a time bound. About 3 s in all.
+// accepts) or its typed error / rejection with a reason, within a time bound. A few seconds in all.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

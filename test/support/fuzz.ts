@@ -18,7 +18,7 @@ export const FUZZ = {
    */
   runs: (n: number): fc.Parameters<unknown> => ({
     numRuns: n,
-    interruptAfterTimeLimit: 3000,
+    interruptAfterTimeLimit: 2000,
     markInterruptAsFailure: false,
   }),
   /** One parser call may take this long at most: a hang or a quadratic blow-up fails. */
