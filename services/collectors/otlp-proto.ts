@@ -53,9 +53,9 @@ interface PbRequest {
 
 /**
  * Most messages (spans, attributes, values...) one export may decode into. An OpenTelemetry
- * Collector batch of 8,192 spans with 15 attributes each is about 250,000; vLLM's exporter sends
- * 512 spans at most (some 16,000). At the bound, an export of empty spans (1 MB on the wire)
- * decodes into 90 to 105 MB of heap (measured: docs/dependencies.md): what one export can cost.
+ * Collector batch of 8,192 spans with 15 attributes each is about 250,000; the SDKs' batch span
+ * processor sends 512 spans per export by default (some 16,000). At the bound, an export of empty spans (1 MB on the wire)
+ * decodes into 89 to 104 MB of heap (measured: docs/dependencies.md): what one export can cost.
  */
 export const MAX_MESSAGES = 500_000;
 
@@ -197,7 +197,11 @@ export function decodeTraceRequest(buf: Uint8Array): OtlpRequest {
   let msg: PbRequest;
   try {
     countMessages(request, protobuf.Reader.create(buf), buf.length, { left: MAX_MESSAGES });
-    msg = request.decode(buf) as unknown as PbRequest;
+    const reader = protobuf.Reader.create(buf);
+    // Unknown (and pruned) fields are dropped, not kept as raw slices on each message: the default,
+    // but a process-wide one that another user of protobufjs could change.
+    reader.discardUnknown = true;
+    msg = request.decode(reader) as unknown as PbRequest;
   } catch (err) {
     if (err instanceof ProtoError) throw err;
     // protobufjs throws RangeError (index out of range) or Error (invalid wire type, max depth).

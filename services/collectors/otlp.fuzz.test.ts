@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import protobuf from 'protobufjs';
 import { AvroCodec } from '../adapters/avro.ts';
 import { mapSpans, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceRequestPb, MAX_MESSAGES, ProtoError } from './otlp-proto.ts';
@@ -130,6 +131,32 @@ for (const { name, decode, typed } of decoders) {
     assert.throws(() => decode(Buffer.alloc(64, 0xff)), typed);
     // Start-group tags nested 100,000 deep (wire type 3, deprecated and never valid in OTLP).
     assert.throws(() => decode(Buffer.alloc(100_000, 0x0b)), typed);
+    // Unknown fields (here 500,000 in one span, 3 bytes each) are skipped, not kept: the heap
+    // holds the decoded span only. Even when something in the process set protobufjs's global
+    // default to keep them (53 MB here when kept).
+    const unknown = Buffer.alloc(1_500_000);
+    for (let i = 0; i < unknown.length; i += 3) unknown.set([0xa0, 0x01, 0x00], i); // field 20, varint 0
+    const lenOf = (x: number) => {
+      const out: number[] = [];
+      do {
+        out.push((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+        x = Math.floor(x / 128);
+      } while (x > 0);
+      return Buffer.from(out);
+    };
+    const wrap = (tag: number, b: Buffer) => Buffer.concat([Buffer.from([tag]), lenOf(b.length), b]);
+    globalThis.gc?.();
+    const heap0 = process.memoryUsage().heapUsed;
+    protobuf.Reader.discardUnknown = false;
+    let one;
+    try {
+      one = decodeOrTyped(decode, typed, wrap(0x0a, wrap(0x12, wrap(0x12, unknown))), 5_000);
+    } finally {
+      protobuf.Reader.discardUnknown = true;
+    }
+    const unknownMb = (process.memoryUsage().heapUsed - heap0) / 2 ** 20;
+    assert.equal(one?.resourceSpans?.[0]?.scopeSpans?.[0]?.spans?.length, 1);
+    assert.ok(unknownMb < 16, `500,000 unknown fields grew the heap by ${unknownMb.toFixed(0)} MB`);
     // Two bytes per span: 3 MB would be 1.5 million span objects. Refused before any is built.
     const body = emptySpans(1.5 * MAX_MESSAGES);
     globalThis.gc?.();
