@@ -244,4 +244,14 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
   ])
     assert.ok(gauges.includes(`\njoulestream_joiner_${g}`), `metric ${g}`);
   assert.match(gauges, /^joulestream_joiner_paused 0$/m);
+  // The latency histograms, in prom-client's exposition: one request-to-row observation per request
+  // row written, and batches and insert rounds observed.
+  const expo = await registry.exposition();
+  const value = (series: string) => Number(new RegExp(`^${series} (\\S+)$`, 'm').exec(expo)?.[1] ?? NaN);
+  const rowsWritten = value('joulestream_joiner_request_rows_total');
+  assert.ok(rowsWritten > 0);
+  assert.equal(value('joulestream_joiner_request_to_row_seconds_count'), rowsWritten);
+  assert.ok(value('joulestream_joiner_batch_seconds_count') > 0);
+  assert.ok(value('joulestream_joiner_insert_seconds_count') > 0);
+  assert.match(expo, /^nodejs_eventloop_lag_seconds /m);
 });

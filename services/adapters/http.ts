@@ -19,8 +19,17 @@ export async function startHttp(
   const server = createServer((req, res) => {
     const url = req.url ?? '/';
     if (url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(registry.render());
+      // prom-client collects asynchronously (the default metrics read process state on scrape).
+      registry.exposition().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(text);
+        },
+        (err: unknown) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics collection failed: ${(err as Error).message}\n`);
+        },
+      );
     } else if (url === '/healthz' || url === '/livez') {
       const ok = health.live();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });

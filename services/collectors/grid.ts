@@ -9,6 +9,15 @@ export class GridFeedError extends Error {}
 
 const LB_PER_MWH_TO_G_PER_KWH = 453.59237 / 1000;
 
+/**
+ * Intensities above this (gCO2e/kWh) are not plausible: the dirtiest grids stay under 1,200. Every
+ * source is held to the same bound as the CSV importer (the fuzz tests found the feeds took any
+ * number, up to 1e300).
+ */
+const MAX_G_PER_KWH = 3000;
+const plausible = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= MAX_G_PER_KWH;
+
 interface EmPoint {
   zone?: string;
   carbonIntensity?: number | null;
@@ -22,9 +31,10 @@ export function parseElectricityMaps(body: unknown, zone: string): GridIntensity
   const points = Array.isArray(b?.history) ? b.history : [b];
   const out: GridIntensity[] = [];
   for (const p of points) {
-    const t = Date.parse(p?.datetime ?? '');
+    // A datetime must be a string: Date.parse(123) reads "123" as the year 123.
+    const t = typeof p?.datetime === 'string' ? Date.parse(p.datetime) : NaN;
     const v = p?.carbonIntensity;
-    if (!Number.isFinite(t) || typeof v !== 'number' || !Number.isFinite(v) || v < 0) continue; // gaps are null
+    if (!Number.isFinite(t) || !plausible(v)) continue; // gaps are null
     out.push({ zone, tMs: t, gPerKWh: v, source: 'electricitymaps', estimated: p.isEstimated === true });
   }
   if (out.length === 0)
@@ -46,10 +56,17 @@ export function parseWattTime(body: unknown, zone: string): GridIntensity[] {
     );
   const scale = units === 'lbs_co2_per_mwh' ? LB_PER_MWH_TO_G_PER_KWH : units === 'g_co2_per_kwh' ? 1 : NaN;
   if (!Number.isFinite(scale)) throw new GridFeedError(`WattTime units "${units}" are not supported`);
-  const out = (b.data ?? [])
-    .map((p) => ({ t: Date.parse(p.point_time ?? ''), v: p.value }))
-    .filter((p): p is { t: number; v: number } => Number.isFinite(p.t) && typeof p.v === 'number' && p.v >= 0)
-    .map((p) => ({ zone, tMs: p.t, gPerKWh: p.v * scale, source: 'watttime', estimated: false }));
+  // The body is parsed JSON of any shape: a data list that is not one, or holds non-objects, is
+  // no data (it threw a TypeError before; found by the fuzz tests).
+  const data: unknown[] = Array.isArray(b?.data) ? b.data : [];
+  const out = data
+    .map((p) => (p && typeof p === 'object' ? (p as { point_time?: unknown; value?: unknown }) : {}))
+    .map((p) => ({
+      t: typeof p.point_time === 'string' ? Date.parse(p.point_time) : NaN,
+      v: typeof p.value === 'number' ? p.value * scale : NaN,
+    }))
+    .filter((p): p is { t: number; v: number } => Number.isFinite(p.t) && plausible(p.v))
+    .map((p) => ({ zone, tMs: p.t, gPerKWh: p.v, source: 'watttime', estimated: false }));
   if (out.length === 0) throw new GridFeedError(`WattTime answer for ${zone} has no data points`);
   return out;
 }
@@ -69,11 +86,12 @@ export function parseGridCsv(text: string): { values: GridIntensity[]; errors: s
     const c = line.split(',').map((x) => x.trim());
     const raw = c[ti] ?? '';
     const t = /^\d+$/.test(raw) ? Number(raw) : Date.parse(raw);
+    const tOk = Number.isFinite(t) && t <= 8.64e15; // a Date's range: tMs goes out as an Avro long
     const v = Number(c[vi]);
     const zone = c[zi] ?? '';
     if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(zone))
       errors.push(`line ${i + 2}: zone "${zone.slice(0, 40)}" is not a zone id`);
-    else if (!Number.isFinite(t)) errors.push(`line ${i + 2}: datetime "${raw.slice(0, 40)}" is not a time`);
+    else if (!tOk) errors.push(`line ${i + 2}: datetime "${raw.slice(0, 40)}" is not a time`);
     else if (!Number.isFinite(v) || v < 0 || v > 3000)
       errors.push(`line ${i + 2}: g_per_kwh "${c[vi] ?? ''}" is not a plausible intensity (0-3000)`);
     else values.push({ zone, tMs: t, gPerKWh: v, source: 'csv', estimated: false });

@@ -10,6 +10,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PowerSampleWire } from '../adapters/avro.ts';
 import { parseCsvHeader, parseCsvRow } from './parse.ts';
+import {
+  environmentWatts,
+  isChassisPowerSensor,
+  MAX_ANSWER_BYTES,
+  powerWatts,
+  RedfishAnswerError,
+  sensorPaths,
+  sensorWatts,
+} from './redfish-answers.ts';
 
 const run = promisify(execFile);
 
@@ -156,7 +165,15 @@ export class Redfish implements PowerSource {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            chunks.push(c);
+            if (size > MAX_ANSWER_BYTES)
+              req.destroy(
+                new RedfishAnswerError(`${method} ${url.href}: answer exceeds ${MAX_ANSWER_BYTES} bytes`),
+              );
+          });
           res.on('end', () =>
             resolve({
               status: res.statusCode ?? 0,
@@ -199,18 +216,9 @@ export class Redfish implements PowerSource {
   private async findSensor(base: string): Promise<string | null> {
     const col = await this.get(`${base}/Sensors`);
     if (col.status !== 200) return null;
-    const members = (JSON.parse(col.body) as { Members?: { '@odata.id'?: string }[] }).Members ?? [];
-    for (const m of members) {
-      const path = m['@odata.id'];
-      if (!path) continue;
+    for (const path of sensorPaths(col.body)) {
       const r = await this.get(path);
-      if (r.status !== 200) continue;
-      const s = JSON.parse(r.body) as { ReadingType?: string; PhysicalContext?: string };
-      if (
-        s.ReadingType === 'Power' &&
-        (s.PhysicalContext === 'Chassis' || s.PhysicalContext === 'PowerSupply')
-      )
-        return path;
+      if (r.status === 200 && isChassisPowerSensor(r.body)) return path;
     }
     return null;
   }
@@ -220,8 +228,7 @@ export class Redfish implements PowerSource {
     let watts: number | undefined;
     if (this.resource === 'environment') {
       const env = await this.get(`${base}/EnvironmentMetrics`);
-      if (env.status === 200)
-        watts = (JSON.parse(env.body) as { PowerWatts?: { Reading?: number } }).PowerWatts?.Reading;
+      if (env.status === 200) watts = environmentWatts(env.body);
       else if (env.status === 404) this.resource = 'sensor';
       else throw new Error(`Redfish ${base}/EnvironmentMetrics: HTTP ${env.status}`);
     }
@@ -230,16 +237,15 @@ export class Redfish implements PowerSource {
       if (this.sensorPath) {
         const r = await this.get(this.sensorPath);
         if (r.status !== 200) throw new Error(`Redfish ${this.sensorPath}: HTTP ${r.status}`);
-        watts = (JSON.parse(r.body) as { Reading?: number }).Reading;
+        watts = sensorWatts(r.body);
       } else this.resource = 'power';
     }
     if (watts === undefined) {
       const p = await this.get(`${base}/Power`);
       if (p.status !== 200) throw new Error(`Redfish ${base}/Power: HTTP ${p.status}`);
-      watts = (JSON.parse(p.body) as { PowerControl?: { PowerConsumedWatts?: number }[] }).PowerControl?.[0]
-        ?.PowerConsumedWatts;
+      watts = powerWatts(p.body);
     }
-    if (typeof watts !== 'number' || !Number.isFinite(watts))
+    if (typeof watts !== 'number' || !Number.isFinite(watts) || watts < 0)
       throw new Error(`Redfish ${this.opts.baseUrl}: no power reading in EnvironmentMetrics or Power`);
     return [
       {

@@ -52,9 +52,16 @@ function scalar(v: OtlpAnyValue | undefined): string | number | boolean | undefi
   return undefined;
 }
 
+/**
+ * The objects of a list. OTLP/JSON bodies are only JSON.parse'd: any field may hold any JSON value,
+ * and a shape error must reject or ignore what it touches, not throw (found by the fuzz tests).
+ */
+const objects = <T>(x: T[] | undefined): T[] =>
+  Array.isArray(x) ? x.filter((e): e is T => typeof e === 'object' && e !== null) : [];
+
 function attrs(list: OtlpKeyValue[] | undefined): Map<string, OtlpAnyValue> {
   const m = new Map<string, OtlpAnyValue>();
-  for (const kv of list ?? []) if (kv.value) m.set(kv.key, kv.value);
+  for (const kv of objects(list)) if (kv.value && typeof kv.key === 'string') m.set(kv.key, kv.value);
   return m;
 }
 
@@ -78,7 +85,8 @@ const str = (a: Map<string, OtlpAnyValue>, ...keys: string[]): string | null => 
 /** GPU indices from `joulestream.gpus`: an int array, or "0,1,2,3". */
 function gpusOf(v: OtlpAnyValue | undefined): number[] | null {
   if (!v) return null;
-  const raw = v.arrayValue?.values?.map((x) => scalar(x)) ?? String(scalar(v) ?? '').split(',');
+  const values = v.arrayValue?.values;
+  const raw = Array.isArray(values) ? values.map((x) => scalar(x)) : String(scalar(v) ?? '').split(',');
   const out = raw.map((x) => Number(x));
   return out.length > 0 && out.every((g) => Number.isInteger(g) && g >= 0 && g < 4096) ? out : null;
 }
@@ -101,14 +109,14 @@ const GENAI = [
 
 export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans {
   const out: MappedSpans = { requests: [], ignored: 0, rejected: [] };
-  for (const rs of req.resourceSpans ?? []) {
+  for (const rs of objects(req.resourceSpans)) {
     const res = attrs(rs.resource?.attributes);
     const instanceId = str(res, 'service.instance.id');
     const inst = instanceId ? instances.get(instanceId) : undefined;
     const host = str(res, 'host.name') ?? inst?.host ?? null;
     const resGpus = gpusOf(res.get('joulestream.gpus'));
-    for (const ss of rs.scopeSpans ?? []) {
-      for (const sp of ss.spans ?? []) {
+    for (const ss of objects(rs.scopeSpans)) {
+      for (const sp of objects(ss.spans)) {
         const a = attrs(sp.attributes);
         if (!GENAI.some((k) => a.has(k))) {
           out.ignored++;
@@ -139,6 +147,18 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
           continue;
         }
         const tStart = Math.min(tEnd, startMs + Math.max(0, Math.round(queueS * 1000)));
+        if (!Number.isSafeInteger(tStart) || !Number.isSafeInteger(tEnd)) {
+          reject('invalid-field', `span ${label}: end time or latencies out of range`);
+          continue;
+        }
+        const promptTokens = num(a, 'gen_ai.usage.prompt_tokens', 'gen_ai.usage.input_tokens');
+        const completionTokens = num(a, 'gen_ai.usage.completion_tokens', 'gen_ai.usage.output_tokens');
+        if (
+          ![promptTokens, completionTokens].every((n) => n === null || (Number.isSafeInteger(n) && n >= 0))
+        ) {
+          reject('invalid-field', `span ${label}: token counts must be non-negative integers`);
+          continue;
+        }
         const ft = ttftS !== null ? startMs + Math.round(ttftS * 1000) : null;
         const code = sp.status?.code;
         out.requests.push({
@@ -151,8 +171,8 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
           tStartMs: tStart,
           tEndMs: tEnd,
           tFirstTokenMs: ft !== null && ft >= tStart && ft <= tEnd ? ft : null,
-          promptTokens: num(a, 'gen_ai.usage.prompt_tokens', 'gen_ai.usage.input_tokens'),
-          completionTokens: num(a, 'gen_ai.usage.completion_tokens', 'gen_ai.usage.output_tokens'),
+          promptTokens,
+          completionTokens,
         });
       }
     }

@@ -1,214 +1,242 @@
-// A decoder for the part of OTLP's protobuf ExportTraceServiceRequest that request logs need
-// (opentelemetry/proto/collector/trace/v1), producing the same shape as OTLP/JSON so one mapper
-// serves both encodings. Unknown fields are skipped by wire type, as protobuf requires. Pure.
+// OTLP/HTTP protobuf bodies (ExportTraceServiceRequest) decoded by protobufjs from the
+// OpenTelemetry project's own .proto files (schemas/otlp, vendored from opentelemetry-proto), then
+// put into the OTLP/JSON shape that the mapper reads, so one mapper serves both encodings. It
+// replaced a hand-written decoder: decision and measured figures in docs/dependencies.md.
+//
+// Hostile bodies: protobufjs bounds nesting (100 levels, as protoc) and checks every length. What it
+// does not bound is the count of messages a body decodes into: an empty span costs two bytes on the
+// wire and hundreds of bytes of heap. So the body is walked first, without allocating, and refused
+// past MAX_MESSAGES; and the types are pruned to the fields the mapper reads, so that events, links
+// and the like are skipped as unknown fields instead of being built.
 
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import protobuf from 'protobufjs';
 import type { OtlpAnyValue, OtlpKeyValue, OtlpRequest, OtlpSpan } from './otlp-map.ts';
 
-export class ProtoError extends Error {}
-
-class Reader {
-  pos = 0;
-  constructor(
-    private readonly buf: Uint8Array,
-    private readonly end = buf.length,
-  ) {}
-
-  done(): boolean {
-    return this.pos >= this.end;
-  }
-
-  varint(): bigint {
-    let result = 0n;
-    let shift = 0n;
-    for (;;) {
-      if (this.pos >= this.end) throw new ProtoError('truncated varint');
-      const b = this.buf[this.pos++]!;
-      result |= BigInt(b & 0x7f) << shift;
-      if ((b & 0x80) === 0) return result;
-      shift += 7n;
-      if (shift > 63n) throw new ProtoError('varint longer than 64 bits');
-    }
-  }
-
-  fixed64(): bigint {
-    if (this.pos + 8 > this.end) throw new ProtoError('truncated fixed64');
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getBigUint64(0, true);
-    this.pos += 8;
-    return v;
-  }
-
-  double(): number {
-    if (this.pos + 8 > this.end) throw new ProtoError('truncated double');
-    const v = new DataView(this.buf.buffer, this.buf.byteOffset + this.pos, 8).getFloat64(0, true);
-    this.pos += 8;
-    return v;
-  }
-
-  bytes(): Uint8Array {
-    const len = Number(this.varint());
-    if (len < 0 || this.pos + len > this.end) throw new ProtoError('length-delimited field overruns');
-    const out = this.buf.subarray(this.pos, this.pos + len);
-    this.pos += len;
-    return out;
-  }
-
-  sub(): Reader {
-    const b = this.bytes();
-    return new Reader(b);
-  }
-
-  string(): string {
-    return Buffer.from(this.bytes()).toString('utf8');
-  }
-
-  /** Field number and wire type of the next tag. */
-  tag(): [number, number] {
-    const t = Number(this.varint());
-    return [t >>> 3, t & 7];
-  }
-
-  skip(wire: number): void {
-    switch (wire) {
-      case 0:
-        this.varint();
-        return;
-      case 1:
-        this.pos += 8;
-        break;
-      case 2:
-        this.bytes();
-        return;
-      case 5:
-        this.pos += 4;
-        break;
-      default:
-        throw new ProtoError(`unsupported wire type ${wire}`);
-    }
-    if (this.pos > this.end) throw new ProtoError('truncated field');
-  }
+export class ProtoError extends Error {
+  readonly retriable = false;
 }
 
-const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const PROTO_DIR = fileURLToPath(new URL('../../schemas/otlp/', import.meta.url));
+const SERVICE = 'opentelemetry/proto/collector/trace/v1/trace_service.proto';
 
-function anyValue(r: Reader): OtlpAnyValue {
-  const v: OtlpAnyValue = {};
-  while (!r.done()) {
-    const [f, w] = r.tag();
-    if (f === 1 && w === 2) v.stringValue = r.string();
-    else if (f === 2 && w === 0) v.boolValue = r.varint() !== 0n;
-    else if (f === 3 && w === 0) v.intValue = BigInt.asIntN(64, r.varint()).toString();
-    else if (f === 4 && w === 1) v.doubleValue = r.double();
-    else if (f === 5 && w === 2) {
-      const arr = r.sub();
-      const values: OtlpAnyValue[] = [];
-      while (!arr.done()) {
-        const [af, aw] = arr.tag();
-        if (af === 1 && aw === 2) values.push(anyValue(arr.sub()));
-        else arr.skip(aw);
+// The message types as protobufjs decodes them (only the fields the mapper reads).
+interface PbAnyValue {
+  value?:
+    'stringValue' | 'boolValue' | 'intValue' | 'doubleValue' | 'arrayValue' | 'kvlistValue' | 'bytesValue';
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: protobuf.Long | number;
+  doubleValue?: number;
+  arrayValue?: { values?: PbAnyValue[] };
+}
+interface PbKeyValue {
+  key: string;
+  value?: PbAnyValue | null;
+}
+interface PbSpan {
+  traceId: Uint8Array;
+  spanId: Uint8Array;
+  name: string;
+  startTimeUnixNano: protobuf.Long | number;
+  endTimeUnixNano: protobuf.Long | number;
+  attributes?: PbKeyValue[];
+  status?: { code: number; message: string } | null;
+}
+interface PbRequest {
+  resourceSpans?: {
+    resource?: { attributes?: PbKeyValue[] } | null;
+    scopeSpans?: { spans?: PbSpan[] }[];
+  }[];
+}
+
+/**
+ * Most messages (spans, attributes, values...) one export may decode into. An OpenTelemetry
+ * Collector batch of 8,192 spans with 15 attributes each is about 250,000; the SDKs' batch span
+ * processor sends 512 spans per export by default (some 16,000). At the bound, an export of empty spans (1 MB on the wire)
+ * decodes into 89 to 104 MB of heap (measured: docs/dependencies.md): what one export can cost.
+ */
+export const MAX_MESSAGES = 500_000;
+
+/** The fields the mapper reads, by message; everything else is skipped on the wire. */
+const KEEP: Record<string, readonly string[]> = {
+  'collector.trace.v1.ExportTraceServiceRequest': ['resourceSpans'],
+  'trace.v1.ResourceSpans': ['resource', 'scopeSpans'],
+  'resource.v1.Resource': ['attributes'],
+  'trace.v1.ScopeSpans': ['spans'],
+  'trace.v1.Span': [
+    'traceId',
+    'spanId',
+    'name',
+    'startTimeUnixNano',
+    'endTimeUnixNano',
+    'attributes',
+    'status',
+  ],
+  'trace.v1.Status': ['code', 'message'],
+  'common.v1.KeyValue': ['key', 'value'],
+  'common.v1.AnyValue': ['stringValue', 'boolValue', 'intValue', 'doubleValue', 'arrayValue'],
+  'common.v1.ArrayValue': ['values'],
+};
+
+interface Types {
+  request: protobuf.Type;
+  response: protobuf.Type;
+  /** The full request type, for encoding in tests and benchmarks. */
+  fullRequest: protobuf.Type;
+}
+let types: Types | null = null;
+
+function load(): protobuf.Root {
+  const root = new protobuf.Root();
+  // The protos import each other by their path under the proto root.
+  root.resolvePath = (_origin, target) => join(PROTO_DIR, target);
+  root.loadSync(SERVICE);
+  root.resolveAll();
+  return root;
+}
+
+/** The message types, loaded from the .proto files on first use (not at import). */
+function traceTypes(): Types {
+  if (types) return types;
+  const pruned = load();
+  for (const [name, keep] of Object.entries(KEEP)) {
+    const type = pruned.lookupType(`opentelemetry.proto.${name}`);
+    for (const field of [...type.fieldsArray])
+      if (!keep.includes(field.name)) {
+        field.partOf?.remove(field);
+        type.remove(field);
       }
-      v.arrayValue = { values };
-    } else r.skip(w);
   }
-  return v;
+  const full = load();
+  types = {
+    request: pruned.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
+    response: full.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceResponse'),
+    fullRequest: full.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest'),
+  };
+  return types;
 }
 
-function keyValue(r: Reader): OtlpKeyValue {
-  let key = '';
-  let value: OtlpAnyValue = {};
-  while (!r.done()) {
-    const [f, w] = r.tag();
-    if (f === 1 && w === 2) key = r.string();
-    else if (f === 2 && w === 2) value = anyValue(r.sub());
-    else r.skip(w);
+/**
+ * Counts the messages `type` would decode into between the reader's position and `end`, with
+ * protobufjs's reader and the (pruned) type's fields, allocating nothing; throws past the budget.
+ */
+function countMessages(
+  type: protobuf.Type,
+  r: protobuf.Reader,
+  end: number,
+  budget: { left: number },
+  depth = 0,
+): void {
+  if (depth > protobuf.Reader.recursionLimit) throw new ProtoError('messages nested too deep');
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = type.fieldsById[tag >>> 3];
+    const sub = field?.resolvedType;
+    if (sub instanceof protobuf.Type && (tag & 7) === 2) {
+      if (--budget.left < 0) throw new ProtoError(`export holds more than ${MAX_MESSAGES} messages`);
+      const len = r.uint32();
+      const subEnd = r.pos + len;
+      if (subEnd > end) throw new ProtoError('length-delimited field overruns its message');
+      countMessages(sub, r, subEnd, budget, depth + 1);
+    } else r.skipType(tag & 7);
   }
-  return { key, value };
+  if (r.pos > end) throw new ProtoError('field overruns its message');
 }
 
-function attributesOf(r: Reader, field: number): OtlpKeyValue[] {
-  const out: OtlpKeyValue[] = [];
-  while (!r.done()) {
-    const [f, w] = r.tag();
-    if (f === field && w === 2) out.push(keyValue(r.sub()));
-    else r.skip(w);
+/**
+ * A 64-bit integer as a decimal string, exactly. protobufjs gives a long.js Long (protobufjs depends
+ * on long, so it is always there) whose toString() honours its sign flag: fixed64 unsigned, int64
+ * signed; a plain number only for values that fit.
+ */
+const decimal = (v: protobuf.Long | number): string =>
+  typeof v === 'number' ? String(v) : (v as unknown as { toString(): string }).toString();
+
+const hex = (b: Uint8Array): string =>
+  Buffer.isBuffer(b) ? b.toString('hex') : Buffer.from(b).toString('hex');
+
+function anyValue(v: PbAnyValue | null | undefined): OtlpAnyValue {
+  switch (v?.value) {
+    case 'stringValue':
+      return { stringValue: v.stringValue! };
+    case 'boolValue':
+      return { boolValue: v.boolValue! };
+    case 'intValue':
+      return { intValue: decimal(v.intValue!) };
+    case 'doubleValue':
+      return { doubleValue: v.doubleValue! };
+    case 'arrayValue':
+      return { arrayValue: { values: (v.arrayValue?.values ?? []).map(anyValue) } };
+    default:
+      return {}; // kvlist and bytes values: the mapper reads neither
   }
+}
+
+// A key without a value stays without one, as in OTLP/JSON (the mapper skips such attributes).
+const keyValues = (list: PbKeyValue[] | undefined): OtlpKeyValue[] =>
+  (list ?? []).map((kv) => (kv.value ? { key: kv.key, value: anyValue(kv.value) } : { key: kv.key }));
+
+function span(s: PbSpan): OtlpSpan {
+  const out: OtlpSpan = {
+    traceId: hex(s.traceId),
+    spanId: hex(s.spanId),
+    name: s.name,
+    // fixed64 as a decimal string: protobufjs gives a Long (exact), as OTLP/JSON gives a string.
+    startTimeUnixNano: decimal(s.startTimeUnixNano),
+    endTimeUnixNano: decimal(s.endTimeUnixNano),
+    attributes: keyValues(s.attributes),
+  };
+  if (s.status) out.status = { code: s.status.code, message: s.status.message };
   return out;
 }
 
-function span(r: Reader): OtlpSpan {
-  const s: OtlpSpan = { traceId: '', spanId: '', name: '', attributes: [] };
-  while (!r.done()) {
-    const [f, w] = r.tag();
-    if (f === 1 && w === 2) s.traceId = hex(r.bytes());
-    else if (f === 2 && w === 2) s.spanId = hex(r.bytes());
-    else if (f === 5 && w === 2) s.name = r.string();
-    else if (f === 7 && w === 1) s.startTimeUnixNano = r.fixed64().toString();
-    else if (f === 8 && w === 1) s.endTimeUnixNano = r.fixed64().toString();
-    else if (f === 9 && w === 2) s.attributes!.push(keyValue(r.sub()));
-    else if (f === 15 && w === 2) {
-      const st = r.sub();
-      const status: { code?: number; message?: string } = {};
-      while (!st.done()) {
-        const [sf, sw] = st.tag();
-        if (sf === 2 && sw === 2) status.message = st.string();
-        else if (sf === 3 && sw === 0) status.code = Number(st.varint());
-        else st.skip(sw);
-      }
-      s.status = status;
-    } else r.skip(w);
-  }
-  return s;
-}
-
-/** Decodes an ExportTraceServiceRequest; throws ProtoError on malformed input. */
+/** Decodes an ExportTraceServiceRequest; throws ProtoError on malformed or oversized input. */
 export function decodeTraceRequest(buf: Uint8Array): OtlpRequest {
-  const req: OtlpRequest = { resourceSpans: [] };
-  const r = new Reader(buf);
-  while (!r.done()) {
-    const [f, w] = r.tag();
-    if (f !== 1 || w !== 2) {
-      r.skip(w);
-      continue;
-    }
-    const rs = r.sub();
-    const out: NonNullable<OtlpRequest['resourceSpans']>[number] = { scopeSpans: [] };
-    while (!rs.done()) {
-      const [rf, rw] = rs.tag();
-      if (rf === 1 && rw === 2) out.resource = { attributes: attributesOf(rs.sub(), 1) };
-      else if (rf === 2 && rw === 2) {
-        const ss = rs.sub();
-        const spans: OtlpSpan[] = [];
-        while (!ss.done()) {
-          const [sf, sw] = ss.tag();
-          if (sf === 2 && sw === 2) spans.push(span(ss.sub()));
-          else ss.skip(sw);
-        }
-        out.scopeSpans!.push({ spans });
-      } else rs.skip(rw);
-    }
-    req.resourceSpans!.push(out);
+  const { request } = traceTypes();
+  let msg: PbRequest;
+  try {
+    countMessages(request, protobuf.Reader.create(buf), buf.length, { left: MAX_MESSAGES });
+    const reader = protobuf.Reader.create(buf);
+    // Unknown (and pruned) fields are dropped, not kept as raw slices on each message: the default,
+    // but a process-wide one that another user of protobufjs could change.
+    reader.discardUnknown = true;
+    msg = request.decode(reader) as unknown as PbRequest;
+  } catch (err) {
+    if (err instanceof ProtoError) throw err;
+    // protobufjs throws RangeError (index out of range) or Error (invalid wire type, max depth).
+    throw new ProtoError(`malformed protobuf: ${(err as Error).message}`, { cause: err });
   }
-  return req;
+  return {
+    resourceSpans: (msg.resourceSpans ?? []).map((rs) => ({
+      ...(rs.resource ? { resource: { attributes: keyValues(rs.resource.attributes) } } : {}),
+      scopeSpans: (rs.scopeSpans ?? []).map((ss) => ({ spans: (ss.spans ?? []).map(span) })),
+    })),
+  };
 }
 
-/** ExportTraceServiceResponse with partial_success { rejected_spans = 1; error_message = 2 }. */
+/** ExportTraceServiceResponse: empty on full success, else partial_success with the count and why. */
 export function encodeTraceResponse(rejectedSpans: number, errorMessage: string): Buffer {
   if (rejectedSpans === 0 && errorMessage === '') return Buffer.alloc(0);
-  const varint = (n: bigint): number[] => {
-    const out: number[] = [];
-    let v = n;
-    do {
-      let b = Number(v & 0x7fn);
-      v >>= 7n;
-      if (v > 0n) b |= 0x80;
-      out.push(b);
-    } while (v > 0n);
-    return out;
+  const { response } = traceTypes();
+  const msg = response.fromObject({ partialSuccess: { rejectedSpans, errorMessage } });
+  return Buffer.from(response.encode(msg).finish());
+}
+
+/**
+ * Encodes an OTLP/JSON-shaped request with the official definitions: for benchmarks and tests
+ * (ids are hex in OTLP/JSON, bytes on the wire; 64-bit integers may be decimal strings).
+ */
+export function encodeTraceRequestPb(req: OtlpRequest): Buffer {
+  const bytes = (h: string | undefined) => Buffer.from(h ?? '', 'hex');
+  const obj = {
+    resourceSpans: (req.resourceSpans ?? []).map((rs) => ({
+      resource: rs.resource,
+      scopeSpans: (rs.scopeSpans ?? []).map((ss) => ({
+        spans: (ss.spans ?? []).map((s) => ({ ...s, traceId: bytes(s.traceId), spanId: bytes(s.spanId) })),
+      })),
+    })),
   };
-  const msg = Buffer.from(errorMessage, 'utf8');
-  const inner = Buffer.from([
-    ...(rejectedSpans > 0 ? [0x08, ...varint(BigInt(rejectedSpans))] : []),
-    ...(msg.length > 0 ? [0x12, ...varint(BigInt(msg.length))] : []),
-  ]);
-  const body = Buffer.concat([inner, msg.length > 0 ? msg : Buffer.alloc(0)]);
-  return Buffer.concat([Buffer.from([0x0a, ...varint(BigInt(body.length))]), body]);
+  const { fullRequest } = traceTypes();
+  return Buffer.from(fullRequest.encode(fullRequest.fromObject(obj)).finish());
 }

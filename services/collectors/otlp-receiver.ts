@@ -13,7 +13,7 @@ import { AvroCodec } from '../adapters/avro.ts';
 import type { Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import { SpoolFullError, type Sender } from '../adapters/spool.ts';
-import type { Registry } from '../adapters/metrics.ts';
+import { otlpLatency, type Registry } from '../adapters/metrics.ts';
 import { mapSpans, type InstanceMap, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
 
@@ -58,6 +58,7 @@ export class OtlpReceiver {
         'joulestream_otlp_export_delay_ms',
         'Receipt time minus the newest span end in the last export, by host: export delay plus clock offset (negative: the engine clock is ahead)',
       ),
+      ...otlpLatency(r), // histogram: handleS
     };
   }
 
@@ -93,9 +94,11 @@ export class OtlpReceiver {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const t0 = performance.now(); // joulestream_otlp_request_seconds
     const proto = (req.headers['content-type'] ?? '').startsWith('application/x-protobuf');
     const reply = (status: number, rejected = 0, message = '', retryAfterS?: number): void => {
       this.m.exports.inc({ status: String(status) });
+      this.m.handleS.observe((performance.now() - t0) / 1000, { status });
       if (retryAfterS !== undefined) res.setHeader('retry-after', String(retryAfterS));
       if (status === 200 && proto) {
         res.writeHead(200, { 'content-type': 'application/x-protobuf' });

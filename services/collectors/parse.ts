@@ -38,21 +38,25 @@ export const DEFAULT_FIELDS: RequestFieldMap = {
 
 const MAX_LINE = 64 * 1024;
 
+/**
+ * Largest magnitude of a value bound for an Avro long: the range of a JS Date (±8.64e15 ms), which
+ * sits inside avsc's longs (±(2^53 - 2)). Past it the encoding threw and stopped the collector
+ * (found by the fuzz tests: `"end_ms": 9007199254740991`, a nvidia-smi timestamp of 20 digits).
+ */
+export const MAX_LONG = 8.64e15;
+export const isLong = (v: number): boolean => Number.isInteger(v) && Math.abs(v) <= MAX_LONG;
+
 function optInt(v: unknown): number | null | undefined {
   if (v === undefined || v === null) return null;
-  if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-  if (typeof v === 'string' && /^-?\d+$/.test(v)) return Number(v);
-  return undefined;
+  const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
+  return isLong(n) ? n : undefined;
 }
 
 function time(v: unknown): number | undefined {
-  if (typeof v === 'number' && Number.isFinite(v)) return Math.round(v);
-  if (typeof v === 'string') {
-    if (/^\d+$/.test(v)) return Number(v);
-    const t = Date.parse(v);
-    if (Number.isFinite(t)) return t;
-  }
-  return undefined;
+  let t = NaN;
+  if (typeof v === 'number' && Number.isFinite(v)) t = Math.round(v);
+  else if (typeof v === 'string') t = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+  return isLong(t) ? t : undefined;
 }
 
 export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT_FIELDS): Parsed<RequestLog> {
@@ -90,17 +94,16 @@ export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT
   const gpusRaw = rec[fields.gpus];
   let gpus: number[] = [];
   if (Array.isArray(gpusRaw)) {
-    if (!gpusRaw.every((g) => Number.isInteger(g)))
-      return bad('invalid-field', `${fields.gpus} must list integers`);
     gpus = gpusRaw as number[];
   } else if (typeof gpusRaw === 'string' && gpusRaw.length > 0) {
     gpus = gpusRaw
       .split(/[,;\s]+/)
       .filter(Boolean)
       .map(Number);
-    if (!gpus.every((g) => Number.isInteger(g)))
-      return bad('invalid-field', `${fields.gpus} must list integers`);
   }
+  // GPU indices go out as Avro ints; 4096 is the bound the OTLP mapper uses too.
+  if (!gpus.every((g) => Number.isInteger(g) && g >= 0 && g < 4096))
+    return bad('invalid-field', `${fields.gpus} must list GPU indices (integers 0-4095)`);
   return {
     ok: true,
     value: {
@@ -174,7 +177,7 @@ export function parseCsvRow(
     : Date.parse(
         ts.replace(/^(\d{4})\/(\d{2})\/(\d{2}) /, '$1-$2-$3T') + (/[zZ]|[+-]\d\d:?\d\d$/.test(ts) ? '' : 'Z'),
       );
-  if (!Number.isFinite(tMs)) return bad('invalid-field', `timestamp "${ts}" is not a time`);
+  if (!isLong(tMs)) return bad('invalid-field', `timestamp "${ts}" is not a time`);
   const device = get('index')?.trim() ?? '';
   if (!/^\d+$/.test(device)) return bad('invalid-field', `index "${device}" is not a GPU index`);
   const out: PowerSampleWire[] = [];
@@ -255,7 +258,8 @@ export function parsePowerLine(line: string): Parsed<PowerSampleWire> {
   }
   if (w !== null) {
     const avg = num('averaging_ms');
-    if (avg === undefined) return bad('invalid-field', 'averaging_ms must be a finite number');
+    if (avg === undefined || (avg !== null && (!isLong(avg) || avg < 0)))
+      return bad('invalid-field', 'averaging_ms must be a non-negative integer');
     return {
       ok: true,
       value: { ...base, kind: 'reading', energyJ: null, rangeJ: null, powerW: w, averagingMs: avg ?? 1000 },

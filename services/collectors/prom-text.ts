@@ -20,13 +20,18 @@ const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
 const LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*/;
 
 function parseValue(s: string): number | null {
-  switch (s) {
-    case 'NaN':
+  // Prometheus reads values with Go's ParseFloat, which takes NaN and Inf in any case: prom-client
+  // writes "Nan" (an event-loop lag not yet measured), and Prometheus scrapes it.
+  switch (s.toLowerCase()) {
+    case 'nan':
       return NaN;
-    case '+Inf':
-    case 'Inf':
+    case '+inf':
+    case 'inf':
+    case '+infinity':
+    case 'infinity':
       return Infinity;
-    case '-Inf':
+    case '-inf':
+    case '-infinity':
       return -Infinity;
   }
   if (!/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(s)) return null;
@@ -110,7 +115,8 @@ export function parsePromText(text: string): PromParse {
     }
     let timestampMs: number | null = null;
     if (parts[1] !== undefined) {
-      if (!/^-?\d+$/.test(parts[1])) {
+      // Within a Date's range: the sample's time goes out as an Avro long (see parse.ts MAX_LONG).
+      if (!/^-?\d+$/.test(parts[1]) || Math.abs(Number(parts[1])) > 8.64e15) {
         out.errors.push({ line: idx + 1, message: `bad timestamp "${parts[1]}"` });
         return;
       }

@@ -13,7 +13,7 @@ import { backoffMs, RowWriter, type Batch } from '../adapters/row-writer.ts';
 import { CoPartitionedAssigner } from '../adapters/co-partitioned-assigner.ts';
 import { Publisher, type Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
-import type { Registry } from '../adapters/metrics.ts';
+import { joinerLatency, type Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { GridFeed } from './grid-feed.ts';
@@ -189,6 +189,7 @@ export class Joiner {
         'Wall time (epoch ms) of the last batch consumed; with lag 0, the time it was last caught up',
       ),
       paused: r.gauge('joulestream_joiner_paused', '1 while consumption is paused for backpressure'),
+      ...joinerLatency(r), // histograms: batchS, insertS, rowLatencyS
     };
     this.initGauges();
   }
@@ -427,6 +428,7 @@ export class Joiner {
    * records processed.
    */
   private async process(payload: EachBatchPayload, epoch: number | null): Promise<void> {
+    const batchT0 = performance.now(); // joulestream_joiner_batch_seconds
     const { batch } = payload;
     const { topic, partition } = batch;
     const track = this.track(topic, partition);
@@ -478,6 +480,7 @@ export class Joiner {
     this.m.lag.set(Math.max(0, lag), { topic, partition });
     this.m.lastBatch.set(Date.now());
     await this.flush(touched);
+    this.m.batchS.observe((performance.now() - batchT0) / 1000);
   }
 
   /** Decodes, validates and routes one record; returns the host and event time it is about. */
@@ -642,9 +645,13 @@ export class Joiner {
     const t0 = Date.now();
     const res = await this.writer.writeOnce(batches);
     this.m.insertMs.set(Date.now() - t0);
+    this.m.insertS.observe((Date.now() - t0) / 1000);
+    const ackMs = this.now(); // request end (event time) -> row acknowledged
     for (const b of batches) {
       const n = res.retry.includes(b) ? 0 : b.rows.length;
       (b.table === 'request_energy' ? this.m.requestRows : this.m.ledgerRows).inc({}, n);
+      if (n > 0 && b.table === 'request_energy')
+        for (const row of b.rows) this.m.rowLatencyS.observe((ackMs - (row.t_end_ms as number)) / 1000);
     }
     for (const r of res.rejected) {
       this.deadLetter(
