@@ -719,4 +719,9 @@ export class HostJoiner {
   openWindowStartMs(): number {
     return this.nextOpenMs;
   }
+
+  /** Retention bound for the commit point: records needed until at least this are kept. */
+  neededFromMs(): number {
+    return this.nextOpenMs - this.settings.horizonMs;
+  }
 }

@@ -20,41 +20,33 @@ import { GridFeed } from './grid-feed.ts';
 import { emptyEmissions, HostJoiner, type Emissions } from '../core/host-joiner.ts';
 import { Interner, shareRequestStrings } from '../core/intern.ts';
 import type { PowerSample } from '../core/types.ts';
+import { firstNeeded, type TrackedRecord } from '../core/offsets/commit-point.ts';
+import { neededUntilMs } from '../core/engine/retention.ts';
 import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
 
 const MAX_RECORD_BYTES = 64 * 1024;
 /** How long a graceful stop keeps retrying the last inserts. */
 const STOP_FLUSH_MS = 15_000;
 
-/** Offsets of one partition in consumption order, with what each record is about. */
+/** Records of one partition in consumption order, with what each is about (for the commit point). */
 class PartitionTrack {
-  offsets: number[] = [];
-  hosts: (string | null)[] = [];
-  times: number[] = [];
+  records: TrackedRecord[] = [];
   head = 0;
   nextOffset = -1;
 
-  push(offset: number, host: string | null, tMs: number): void {
-    this.offsets.push(offset);
-    this.hosts.push(host);
-    this.times.push(tMs);
+  push(offset: number, host: string | null, neededUntilMs: number): void {
+    this.records.push({ offset, host, neededUntilMs });
     this.nextOffset = offset + 1;
   }
 
   /** The offset to commit: the first record still needed, or past the last one consumed. */
-  commitPoint(needed: (host: string, tMs: number) => boolean): number {
-    while (this.head < this.offsets.length) {
-      const host = this.hosts[this.head];
-      if (host !== null && host !== undefined && needed(host, this.times[this.head]!)) break;
-      this.head++;
-    }
+  commitPoint(neededFromMs: (host: string) => number | undefined): number {
+    this.head = firstNeeded(this.records, this.head, neededFromMs);
     if (this.head > 4096) {
-      this.offsets = this.offsets.slice(this.head);
-      this.hosts = this.hosts.slice(this.head);
-      this.times = this.times.slice(this.head);
+      this.records = this.records.slice(this.head);
       this.head = 0;
     }
-    return this.offsets[this.head] ?? this.nextOffset;
+    return this.records[this.head]?.offset ?? this.nextOffset;
   }
 }
 
@@ -454,7 +446,7 @@ export class Joiner {
           continue;
         }
         const host = this.ingest(topic, partition, offset, msg.key, msg.value, now);
-        track.push(offset, host?.id ?? null, host?.tMs ?? 0);
+        track.push(offset, host?.id ?? null, host?.neededUntilMs ?? 0);
         if (host) {
           touched.add(host.id);
           this.hostPartition.set(host.id, partition);
@@ -488,7 +480,7 @@ export class Joiner {
     key: Buffer | null,
     value: Buffer | null,
     now: number,
-  ): { id: string; tMs: number } | null {
+  ): { id: string; neededUntilMs: number } | null {
     if (!value) {
       this.deadLetter('malformed-avro', 'record has no value', topic, partition, offset, key, value);
       return null;
@@ -540,7 +532,7 @@ export class Joiner {
           );
           return null;
         }
-        return { id: r.host, tMs: r.tStartMs };
+        return { id: r.host, neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'request', record: r }) };
       }
       case 'power': {
         const s = toSample(decoded.value, this.strings);
@@ -554,7 +546,7 @@ export class Joiner {
           return null;
         }
         this.host(s.host).addPower(s, this.engineNow(now), out);
-        return { id: s.host, tMs: s.tMs };
+        return { id: s.host, neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'power', record: s }) };
       }
       case 'heartbeat': {
         const h = decoded.value;
@@ -564,7 +556,7 @@ export class Joiner {
           return null;
         }
         this.host(h.host).addHeartbeat(h, this.engineNow(now));
-        return { id: h.host, tMs: h.tMs };
+        return { id: h.host, neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'heartbeat', tMs: h.tMs }) };
       }
       default:
         this.deadLetter(
@@ -740,18 +732,12 @@ export class Joiner {
   }
 
   private async commit(): Promise<void> {
-    const needed = (host: string, tMs: number): boolean => {
-      const h = this.hosts.get(host);
-      if (!h) return false;
-      // Needed while any window it can influence is open or still correctable.
-      const reach = this.deps.config.joiner.gaps.maxHoldMs + this.deps.config.joiner.windowMs;
-      return tMs + reach >= h.openWindowStartMs() - this.deps.config.joiner.horizonMs;
-    };
+    const neededFrom = (host: string): number | undefined => this.hosts.get(host)?.neededFromMs();
     const offsets = [];
     for (const [k, t] of this.tracks) {
       if (t.nextOffset < 0) continue;
       const [topic, p] = k.split('\u0000');
-      offsets.push({ topic: topic!, partition: Number(p), offset: String(t.commitPoint(needed)) });
+      offsets.push({ topic: topic!, partition: Number(p), offset: String(t.commitPoint(neededFrom)) });
     }
     if (offsets.length > 0) await this.consumer.commitOffsets(offsets);
   }
