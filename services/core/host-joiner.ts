@@ -14,6 +14,15 @@ import {
   type WindowAttribution,
 } from './attribute.ts';
 import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from './fleet.ts';
+import {
+  horizonStartMs,
+  isNeeded,
+  lastWindowStartMs,
+  neededFromMs,
+  neededUntilMs,
+  reachMs,
+} from './engine/retention.ts';
+import { windowOf, windowsOf } from './engine/windows.ts';
 import { IdleLearner } from './idle.ts';
 import { kappaObservations, type KappaObservation } from './kappa-fit.ts';
 import { integrateWindow, toIntervals, type GapPolicy } from './integrate.ts';
@@ -203,6 +212,14 @@ export class HostJoiner {
   private evictedTo = Number.NEGATIVE_INFINITY;
   private readonly idleFlags = new Map<number, string[]>();
   /**
+   * Windows that left the horizon while a request still held spans them: final now, kept with their
+   * version and flags so that a correction of the request's later windows re-emits all of its energy
+   * with a version above every earlier row of it (issue 13).
+   */
+  private readonly frozen = new Map<number, { att: WindowAttribution; version: number; flags: string[] }>();
+  /** First window of the oldest request still held (+Infinity when none): the commit point's bound. */
+  private oldestHeldStartMs = Number.POSITIVE_INFINITY;
+  /**
    * Window versions computed during one advance, which changes no sample or request before its final
    * eviction: a request row sums the versions of every window it spans, and overlapping requests
    * asked for the same windows over and over (it showed in the profile).
@@ -231,16 +248,11 @@ export class HostJoiner {
   }
 
   private windowOf(tMs: number): number {
-    return Math.floor(tMs / this.w) * this.w;
+    return windowOf(tMs, this.w);
   }
 
-  /** Window starts covered by [t0, t1); an instant request covers the window it falls in. */
   private windowsOf(t0: number, t1: number): number[] {
-    const first = this.windowOf(t0);
-    const last = t1 > t0 ? this.windowOf(t1 - 1) : first;
-    const out: number[] = [];
-    for (let w = first; w <= last; w += this.w) out.push(w);
-    return out;
+    return windowsOf(t0, t1, this.w);
   }
 
   private device(role: Role, device: string): DeviceState {
@@ -283,7 +295,7 @@ export class HostJoiner {
 
   /** Oldest window start still correctable. */
   private get horizonStartMs(): number {
-    return this.nextOpenMs - Math.ceil(this.settings.horizonMs / this.w) * this.w;
+    return horizonStartMs(this.nextOpenMs, this.settings);
   }
 
   addRequest(r: RequestLog, nowMs: number, out: Emissions): void {
@@ -301,6 +313,7 @@ export class HostJoiner {
     this.streams.requests.maxEventMs = Math.max(this.streams.requests.maxEventMs, r.tEndMs);
     this.streams.requests.lastWallMs = nowMs;
     this.requests.set(r.requestId, r);
+    this.oldestHeldStartMs = Math.min(this.oldestHeldStartMs, this.windowOf(r.tStartMs));
     const closed: number[] = [];
     const last = this.lastWindow(r);
     for (const w of this.windowsOf(r.tStartMs, r.tEndMs)) {
@@ -367,9 +380,15 @@ export class HostJoiner {
 
   /**
    * The host's watermark: the minimum over the request stream and every power source heard from,
-   * leaving out those silent (wall clock) past the idle timeout; and which streams were left out.
+   * leaving out those idle; and which streams were left out. A stream is idle only when the host's
+   * partition is caught up (`caughtUpSinceMs` not null: no lag) and it has had no record for the
+   * idle timeout since then; while the partition has lag its records are merely unread, so the host
+   * waits for them, never for the clock (issue 13: a backlog catch-up made 258,000 records late).
    */
-  watermark(nowMs: number): { wmMs: number; idle: Stream[] } {
+  watermark(
+    nowMs: number,
+    caughtUpSinceMs: number | null = Number.NEGATIVE_INFINITY,
+  ): { wmMs: number; idle: Stream[] } {
     const live: number[] = [];
     const idle = new Set<Stream>();
     const all: number[] = [];
@@ -377,7 +396,11 @@ export class HostJoiner {
       const lastHeard = Number.isFinite(st.lastWallMs) ? st.lastWallMs : this.firstWallMs;
       const wm = st.maxEventMs - this.settings.outOfOrdernessMs;
       if (Number.isFinite(wm)) all.push(wm);
-      if (nowMs - lastHeard > this.settings.idleTimeoutMs) idle.add(name);
+      if (
+        caughtUpSinceMs !== null &&
+        nowMs - Math.max(lastHeard, caughtUpSinceMs) > this.settings.idleTimeoutMs
+      )
+        idle.add(name);
       else live.push(wm);
     };
     consider('requests', this.streams.requests);
@@ -390,18 +413,22 @@ export class HostJoiner {
     return { wmMs: Math.min(...live), idle: [...idle] };
   }
 
-  /** Closes every window the watermark has passed, then forgets state older than the horizon. */
-  advance(nowMs: number, out: Emissions): void {
+  /**
+   * Closes every window the watermark has passed, then forgets state older than the horizon.
+   * `nowMs` is the injected clock; `caughtUpSinceMs` says since when the host's partitions have had
+   * no lag (null while they have; the default, always, suits feeds read as they happen).
+   */
+  advance(nowMs: number, out: Emissions, caughtUpSinceMs: number | null = Number.NEGATIVE_INFINITY): void {
     if (Number.isNaN(this.nextOpenMs)) return;
     this.versions = new Map();
     try {
-      this.advanceWindows(nowMs, out);
+      this.advanceWindows(nowMs, caughtUpSinceMs, out);
     } finally {
       this.versions = null;
     }
   }
 
-  private advanceWindows(nowMs: number, out: Emissions): void {
+  private advanceWindows(nowMs: number, caughtUpSinceMs: number | null, out: Emissions): void {
     if (this.dirty.size > 0) {
       // Late records mark closed windows dirty; each is re-attributed once per advance, however
       // many records touched it, so a burst of late samples costs one correction, not thousands.
@@ -412,7 +439,7 @@ export class HostJoiner {
       this.dirty.clear();
       if (windows.length > 0) this.correct(windows, out);
     }
-    const { wmMs, idle } = this.watermark(nowMs);
+    const { wmMs, idle } = this.watermark(nowMs, caughtUpSinceMs);
     const closing: number[] = [];
     while (this.nextOpenMs + this.w + this.settings.allowedLatenessMs <= wmMs) {
       closing.push(this.nextOpenMs);
@@ -462,7 +489,7 @@ export class HostJoiner {
   }
 
   private lastWindow(r: RequestLog): number {
-    return r.tEndMs > r.tStartMs ? this.windowOf(r.tEndMs - 1) : this.windowOf(r.tStartMs);
+    return lastWindowStartMs(r, this.w);
   }
 
   private modelFor(role: Role | 'rest') {
@@ -504,7 +531,7 @@ export class HostJoiner {
    * beyond the gap rules' reach. Slicing keeps a window's cost independent of the sampling rate.
    */
   private samplesNear(samples: PowerSample[], w: number): PowerSample[] {
-    const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
+    const reach = reachMs(this.settings);
     const firstAtOrAfter = (tMs: number): number => firstSampleAtOrAfter(samples, tMs);
     const inside = firstAtOrAfter(w);
     const start = Math.max(0, firstAtOrAfter(w - reach) - 1, inside - 3);
@@ -579,9 +606,11 @@ export class HostJoiner {
     let annual = 0;
     const flags = new Set<string>();
     for (const w of this.windowsOf(r.tStartMs, r.tEndMs)) {
-      if (this.revisions.has(w)) version += this.versionOf(w);
-      for (const f of this.idleFlags.get(w) ?? []) flags.add(f);
-      const c: Contribution | undefined = this.attribution(w).contributions.get(r.requestId);
+      const fz = this.frozen.get(w);
+      if (fz) version += fz.version;
+      else if (this.revisions.has(w)) version += this.versionOf(w);
+      for (const f of fz?.flags ?? this.idleFlags.get(w) ?? []) flags.add(f);
+      const c: Contribution | undefined = (fz?.att ?? this.attribution(w)).contributions.get(r.requestId);
       if (!c) continue;
       addContribution(total, c);
       if (c.fromSeries) series++;
@@ -622,34 +651,61 @@ export class HostJoiner {
     };
   }
 
-  /** Drops what no correction can need any more: windows, requests and samples behind the horizon. */
+  /**
+   * Drops what no correction can need any more (the retention rule): windows behind the horizon,
+   * requests and samples whose needed-until fell behind it. A window a held request spans is frozen
+   * first, so the request's row stays whole.
+   */
   private evict(): void {
     const horizon = this.horizonStartMs;
     if (horizon <= this.evictedTo) return;
     this.evictedTo = horizon;
     if (this.firstWindowMs < horizon) this.firstWindowMs = horizon;
     // Not in key order: windows added by backward extension come after later ones.
-    const gone = [...this.revisions.keys()].filter((w) => w < horizon);
+    const gone = [...this.revisions.keys()].filter((w) => w < horizon).sort((a, b) => a - b);
     // Final now: no correction can change them, so they are fair observations for fit-kappa.
-    if (this.kappaSink) for (const w of gone.sort((a, b) => a - b)) this.observe(w);
+    if (this.kappaSink) for (const w of gone) this.observe(w);
+    const held = (id: string): boolean => {
+      const r = this.requests.get(id);
+      return (
+        r !== undefined && isNeeded(neededUntilMs(this.settings, { kind: 'request', record: r }), horizon)
+      );
+    };
+    for (const w of gone) {
+      const ids = this.windowRequests.get(w);
+      if (ids && [...ids].some(held))
+        this.frozen.set(w, {
+          att: this.attribution(w),
+          version: this.versionOf(w),
+          flags: this.idleFlags.get(w) ?? [],
+        });
+    }
     for (const w of gone) {
       this.revisions.delete(w);
       this.cache.delete(w);
-      this.neededUntil.delete(w);
       this.idleFlags.delete(w);
       const ids = this.windowRequests.get(w);
       this.windowRequests.delete(w);
-      if (ids)
-        for (const id of ids) {
-          const r = this.requests.get(id);
-          if (r && this.lastWindow(r) < horizon) this.requests.delete(id);
-        }
+      if (ids) for (const id of ids) if (!held(id)) this.requests.delete(id);
     }
-    const keepFrom = horizon - Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) - this.w;
+    for (const w of this.frozen.keys())
+      if ((this.neededUntil.get(w) ?? Number.NEGATIVE_INFINITY) < horizon) {
+        this.frozen.delete(w);
+        this.neededUntil.delete(w);
+      }
+    for (const w of gone) if (!this.frozen.has(w)) this.neededUntil.delete(w);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const r of this.requests.values()) oldest = Math.min(oldest, this.windowOf(r.tStartMs));
+    this.oldestHeldStartMs = oldest;
     for (const d of this.devices.values()) {
       for (const list of [d.counters, d.readings]) {
+        // Keep one sample before the first needed one: it opens the interval that ends there.
         let cut = 0;
-        while (cut < list.length - 1 && list[cut + 1]!.tMs < keepFrom) cut++;
+        while (
+          cut < list.length - 1 &&
+          !isNeeded(neededUntilMs(this.settings, { kind: 'power', record: list[cut + 1]! }), horizon)
+        )
+          cut++;
         if (cut > 0) list.splice(0, cut);
       }
     }
@@ -677,8 +733,7 @@ export class HostJoiner {
   private versionOf(w: number): number {
     const known = this.versions?.get(w);
     if (known !== undefined) return known;
-    const reach = Math.max(this.settings.gaps.maxGapMs, this.settings.gaps.maxHoldMs) + this.w;
-    const from = w - reach;
+    const from = w - reachMs(this.settings);
     const to = w + this.w;
     let n = this.windowRequests.get(w)?.size ?? 0;
     const countIn = (list: PowerSample[]): number =>
@@ -722,6 +777,6 @@ export class HostJoiner {
 
   /** Retention bound for the commit point: records needed until at least this are kept. */
   neededFromMs(): number {
-    return this.nextOpenMs - this.settings.horizonMs;
+    return neededFromMs(this.horizonStartMs, this.oldestHeldStartMs, this.w);
   }
 }

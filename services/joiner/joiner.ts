@@ -66,6 +66,12 @@ export class Joiner {
   private readonly codec = new AvroCodec();
   private readonly hosts = new Map<string, HostJoiner>();
   private readonly tracks = new Map<string, PartitionTrack>();
+  /**
+   * Per topic and partition, since when (engine clock ms) the last batch left no lag; null while it had
+   * lag. Only a caught-up host may call a silent stream idle (event time only, issue 13).
+   */
+  private readonly caughtUpSince = new Map<string, number | null>();
+  private startedAtMs = 0;
   /** The partition each host's records arrive on (the same for both topics: co-partitioned). */
   private readonly hostPartition = new Map<string, number>();
   private consumer: Consumer;
@@ -256,6 +262,7 @@ export class Joiner {
     await this.dlq.connect();
     await this.grid.start();
     this.running = true;
+    this.startedAtMs = this.now();
     await this.runConsumer();
     // Idle hosts still need their windows closed when a stream goes quiet: advance on a timer too.
     this.timer = setInterval(() => {
@@ -316,6 +323,7 @@ export class Joiner {
       const [topic, p] = k.split('\u0000');
       if (owned.has(Number(p))) continue;
       this.tracks.delete(k);
+      this.caughtUpSince.delete(k);
       // Its lag is the new owner's to report now.
       this.m.lag.remove({ topic: topic!, partition: Number(p) });
     }
@@ -468,6 +476,8 @@ export class Joiner {
     if (reread > 0) this.m.reread.inc({}, reread);
     const lag = Number(batch.highWatermark) - (track.nextOffset >= 0 ? track.nextOffset : 0);
     this.m.lag.set(Math.max(0, lag), { topic, partition });
+    if (lag > 0) this.caughtUpSince.set(key, null);
+    else if ((this.caughtUpSince.get(key) ?? null) === null) this.caughtUpSince.set(key, this.engineNow(now));
     this.m.lastBatch.set(Date.now());
     await this.flush(touched);
   }
@@ -532,7 +542,10 @@ export class Joiner {
           );
           return null;
         }
-        return { id: r.host, neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'request', record: r }) };
+        return {
+          id: r.host,
+          neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'request', record: r }),
+        };
       }
       case 'power': {
         const s = toSample(decoded.value, this.strings);
@@ -546,7 +559,10 @@ export class Joiner {
           return null;
         }
         this.host(s.host).addPower(s, this.engineNow(now), out);
-        return { id: s.host, neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'power', record: s }) };
+        return {
+          id: s.host,
+          neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'power', record: s }),
+        };
       }
       case 'heartbeat': {
         const h = decoded.value;
@@ -556,7 +572,10 @@ export class Joiner {
           return null;
         }
         this.host(h.host).addHeartbeat(h, this.engineNow(now));
-        return { id: h.host, neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'heartbeat', tMs: h.tMs }) };
+        return {
+          id: h.host,
+          neededUntilMs: neededUntilMs(this.deps.config.joiner, { kind: 'heartbeat', tMs: h.tMs }),
+        };
       }
       default:
         this.deadLetter(
@@ -576,8 +595,9 @@ export class Joiner {
   private async flush(touched: Set<string> | null): Promise<void> {
     const now = this.engineNow(this.now());
     const out = this.pending;
-    for (const h of touched ? [...touched].map((id) => this.hosts.get(id)!) : this.hosts.values())
-      h.advance(now, out);
+    for (const id of touched ?? this.hosts.keys()) {
+      this.hosts.get(id)!.advance(now, out, this.hostCaughtUpSince(id));
+    }
     this.pending = emptyEmissions();
     this.m.duplicates.inc({}, out.duplicates);
     this.m.corrections.inc({}, out.corrections);
@@ -619,6 +639,22 @@ export class Joiner {
     // Dead letters and late records go out before the offsets that cover them are committed.
     await this.publishSide();
     if (durable) await this.commit();
+  }
+
+  /**
+   * Since when both partitions of a host (requests and power, co-partitioned) have had no lag; null
+   * while either has. A partition not fetched yet counts as caught up since the start: kafkajs hands
+   * over no empty batches, so a topic with nothing for the partition never reports.
+   */
+  private hostCaughtUpSince(host: string): number | null {
+    const p = this.hostPartition.get(host);
+    let since = this.startedAtMs;
+    for (const topic of [this.deps.topics.requests, this.deps.topics.power]) {
+      const s = p === undefined ? undefined : this.caughtUpSince.get(`${topic}\u0000${p}`);
+      if (s === null) return null;
+      if (s !== undefined) since = Math.max(since, s);
+    }
+    return since;
   }
 
   /**

@@ -64,11 +64,15 @@ const tracked = (rec: Rec, offset: number): TrackedRecord => ({
   ),
 });
 
-/** One 8 s request from 2 s to 10 s, power every second, and short requests that move its watermark. */
+/**
+ * One 8 s request from 2 s to 10 s, power every second, and short requests that move the request
+ * watermark (no request heartbeats, as from the OTLP receiver); each logged when it ends.
+ */
 function issueFeed(): Rec[] {
-  const recs: Rec[] = [{ kind: 'r', r: req('long', 2000, 10_000) }];
+  const recs: Rec[] = [{ kind: 'r', r: req('early', 0, 300) }];
   for (let t = 1000; t <= 24_000; t += 1000) {
     recs.push({ kind: 'p', p: reading(t, 100 + ((t / 1000) % 7) * 30) });
+    if (t === 10_000) recs.push({ kind: 'r', r: req('long', 2000, 10_000) });
     if (t >= 11_000) recs.push({ kind: 'r', r: req(`s${t}`, t - 600, t) });
   }
   return recs;
@@ -118,9 +122,28 @@ test('regression 1: a restart from the commit point keeps a long request a later
   while (j.openWindowStartMs() < 19_000 || Number.isNaN(j.openWindowStartMs()))
     feed(j, recs[crash++]!, first);
   const log = [...recs.slice(0, crash), lateSample, ...recs.slice(crash), ...closeAll];
-  const commit = firstNeeded(log.slice(0, crash).map(tracked), 0, () => j.neededFromMs());
-  assert.ok(commit > 0, 'the commit point moved past some records');
-  const second = run(log.slice(commit));
+  // Requests and power are two topics, each with its own committed offset (one partition each).
+  const topicOf = (r: Rec) =>
+    r.kind === 'r' || (r.kind === 'hb' && r.hb.stream === 'requests') ? 'requests' : 'power';
+  const offsets = new Map<Rec, number>();
+  const perTopic = { requests: [] as Rec[], power: [] as Rec[] };
+  for (const r of log) {
+    offsets.set(r, perTopic[topicOf(r)].length);
+    perTopic[topicOf(r)].push(r);
+  }
+  const consumed = log.slice(0, crash);
+  const commitOf = (topic: 'requests' | 'power'): number => {
+    const mine = consumed.filter((r) => topicOf(r) === topic);
+    const idx = firstNeeded(
+      mine.map((r) => tracked(r, offsets.get(r)!)),
+      0,
+      () => j.neededFromMs(),
+    );
+    return idx < mine.length ? offsets.get(mine[idx]!)! : mine.length;
+  };
+  const commit = { requests: commitOf('requests'), power: commitOf('power') };
+  // The second life re-reads each topic from its commit point, in the same interleaving.
+  const second = run(log.filter((r) => offsets.get(r)! >= commit[topicOf(r)]));
   const clean = store([run(log)]);
   const stored = store([first, second]);
   const long = stored.requests.get('long')!;
@@ -137,6 +160,12 @@ test('regression 1: a restart from the commit point keeps a long request a later
     `window 9: ${w9.attributedJ} J, clean ${cleanW9.attributedJ} J`,
   );
   assert.equal(w9.version, cleanW9.version);
+  assert.ok(commit.requests > 0, 'the commit point of the requests moved past some records');
+  const longAt = perTopic.requests.findIndex((r) => r.kind === 'r' && r.r.requestId === 'long');
+  assert.ok(
+    commit.requests <= longAt,
+    `committed past the long request (offset ${longAt}) to ${commit.requests}`,
+  );
 });
 
 test('regression 2: a correction re-emits a request that started behind the horizon whole, with a higher version', () => {
