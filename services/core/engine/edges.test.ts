@@ -2,16 +2,11 @@
 // came out wrong or lost, in-process, with the production engine and commit point.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import {
-  emptyEmissions,
-  HostJoiner,
-  type Emissions,
-  type LedgerRow,
-  type RequestRow,
-} from '../host-joiner.ts';
+import { HostEngine } from './engine.ts';
+import { emptyEmissions, type Emissions, type LedgerRow, type RequestRow } from './emissions.ts';
 import { firstNeeded, type TrackedRecord } from '../offsets/commit-point.ts';
 import { neededUntilMs } from './retention.ts';
-import { testFleet, testSettings } from '../test-fleet.ts';
+import { smallFleet, smallSettings } from '../small-fleet.ts';
 import type { Heartbeat, PowerSample, RequestLog } from '../types.ts';
 
 const req = (requestId: string, tStartMs: number, tEndMs: number): RequestLog => ({
@@ -40,11 +35,11 @@ const reading = (tMs: number, powerW: number): PowerSample => ({
 type Rec = { kind: 'r'; r: RequestLog } | { kind: 'p'; p: PowerSample } | { kind: 'hb'; hb: Heartbeat };
 
 // H = 10 s, maxHold = 5 s, 1 s windows: the feed of the issue.
-const settings = testSettings({ horizonMs: 10_000, gaps: { maxGapMs: 2000, maxHoldMs: 5000 } });
-const fleet = testFleet();
-const engine = () => new HostJoiner(fleet.hosts.get('h')!, fleet, settings);
+const settings = smallSettings({ horizonMs: 10_000, gaps: { maxGapMs: 2000, maxHoldMs: 5000 } });
+const fleet = smallFleet();
+const engine = () => new HostEngine(fleet.hosts.get('h')!, fleet, settings);
 
-function feed(j: HostJoiner, rec: Rec, out: Emissions): void {
+function feed(j: HostEngine, rec: Rec, out: Emissions): void {
   if (rec.kind === 'r') j.addRequest(rec.r, 0, out);
   else if (rec.kind === 'p') j.addPower(rec.p, 0, out);
   else j.addHeartbeat(rec.hb, 0);
@@ -202,19 +197,19 @@ test('regression 2: a correction re-emits a request that started behind the hori
 test('regression 3: while its partition has lag, a host waits for data, not for the wall clock', () => {
   // A backlog read topic by topic: all of the power first, then the requests, the wall clock
   // moving a second per record, far past the idle timeout.
-  const s = testSettings({ horizonMs: 10_000, idleTimeoutMs: 5000 });
+  const s = smallSettings({ horizonMs: 10_000, idleTimeoutMs: 5000 });
   const recs = issueFeed();
   const power = recs.filter((r) => r.kind === 'p');
   const requests = recs.filter((r) => r.kind === 'r');
   const live = emptyEmissions();
-  const jl = new HostJoiner(fleet.hosts.get('h')!, fleet, s);
+  const jl = new HostEngine(fleet.hosts.get('h')!, fleet, s);
   for (const r of [...recs, ...closeAll]) {
     if (r.kind === 'r') jl.addRequest(r.r, 0, live);
     else if (r.kind === 'p') jl.addPower(r.p, 0, live);
     else jl.addHeartbeat(r.hb, 0);
     jl.advance(0, live, 0);
   }
-  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, s);
+  const j = new HostEngine(fleet.hosts.get('h')!, fleet, s);
   const out = emptyEmissions();
   let wallMs = 0;
   for (const r of [...power, ...requests]) {

@@ -63,3 +63,20 @@ export const neededFromMs = (
   oldestHeldRequestStartMs: number,
   windowMs: number,
 ): number => Math.min(horizonStart, windowOf(oldestHeldRequestStartMs, windowMs));
+
+/**
+ * The event times whose windows a sample changes when it arrives after they closed: it bounds the
+ * intervals to its neighbours (`prevMs`, `nextMs`, NaN where none), whose values the hold rule
+ * carries maxHold further.
+ */
+export function changedWindowsFromMs(
+  tMs: number,
+  prevMs: number,
+  nextMs: number,
+  s: RetentionSettings,
+): { fromMs: number; toMs: number } {
+  return {
+    fromMs: (Number.isNaN(prevMs) ? tMs : prevMs) - s.gaps.maxHoldMs,
+    toMs: (Number.isNaN(nextMs) ? tMs : nextMs) + s.gaps.maxHoldMs,
+  };
+}

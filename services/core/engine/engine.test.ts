@@ -2,17 +2,12 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import {
-  emptyEmissions,
-  HostJoiner,
-  type Emissions,
-  type LedgerRow,
-  type RequestRow,
-} from './host-joiner.ts';
-import { neededUntilMs } from './engine/retention.ts';
-import { firstNeeded } from './offsets/commit-point.ts';
-import { testFleet, testSettings } from './test-fleet.ts';
-import type { PowerSample, RequestLog } from './types.ts';
+import { HostEngine } from './engine.ts';
+import { emptyEmissions, type Emissions, type LedgerRow, type RequestRow } from './emissions.ts';
+import { neededUntilMs } from './retention.ts';
+import { firstNeeded } from '../offsets/commit-point.ts';
+import { smallFleet, smallSettings } from '../small-fleet.ts';
+import type { PowerSample, RequestLog } from '../types.ts';
 
 const req = (o: Partial<RequestLog> & Pick<RequestLog, 'requestId' | 'tStartMs' | 'tEndMs'>): RequestLog => ({
   host: 'h',
@@ -43,8 +38,8 @@ const reading = (
 type Rec = { kind: 'r'; r: RequestLog } | { kind: 'p'; p: PowerSample };
 
 /** Feeds records in the given order, advancing after each, then closes everything with heartbeats. */
-function run(records: readonly Rec[], endMs: number, gpus = 1, settings = testSettings()): Emissions {
-  const j = new HostJoiner(testFleet({ gpus }).hosts.get('h')!, testFleet({ gpus }), settings);
+function run(records: readonly Rec[], endMs: number, gpus = 1, settings = smallSettings()): Emissions {
+  const j = new HostEngine(smallFleet({ gpus }).hosts.get('h')!, smallFleet({ gpus }), settings);
   const out = emptyEmissions();
   for (const rec of records) {
     if (rec.kind === 'r') j.addRequest(rec.r, 0, out);
@@ -74,7 +69,7 @@ function final(out: Emissions): { requests: Map<string, RequestRow>; ledger: Map
 }
 
 test('golden fixture: hand-checked rows', () => {
-  const fx = JSON.parse(readFileSync(new URL('./fixtures/golden-basic.json', import.meta.url), 'utf8')) as {
+  const fx = JSON.parse(readFileSync(new URL('../fixtures/golden-basic.json', import.meta.url), 'utf8')) as {
     power: { tMs: number; powerW: number }[];
     requests: { requestId: string; tStartMs: number; tEndMs: number }[];
     expected: { requests: Record<string, Record<string, number | string>>; ledger: Record<string, number>[] };
@@ -110,9 +105,9 @@ test('golden fixture: hand-checked rows', () => {
 
 test('a request arriving after its windows closed corrects them with a higher version', () => {
   // Windows 0 and 1 close with only A; then B arrives for window 1, within the horizon.
-  const settings = testSettings();
-  const fleet = testFleet();
-  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, settings);
+  const settings = smallSettings();
+  const fleet = smallFleet();
+  const j = new HostEngine(fleet.hosts.get('h')!, fleet, settings);
   const o = emptyEmissions();
   for (const t of [1000, 2000, 3000, 4000]) j.addPower(reading(t, 150), 0, o);
   j.addRequest(req({ requestId: 'A', tStartMs: 0, tEndMs: 2000 }), 0, o);
@@ -133,8 +128,8 @@ test('a request arriving after its windows closed corrects them with a higher ve
 });
 
 test('records older than the horizon go to the late list, not into state', () => {
-  const fleet = testFleet();
-  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, testSettings({ horizonMs: 5000 }));
+  const fleet = smallFleet();
+  const j = new HostEngine(fleet.hosts.get('h')!, fleet, smallSettings({ horizonMs: 5000 }));
   const o = emptyEmissions();
   for (let t = 1000; t <= 20_000; t += 1000) j.addPower(reading(t, 100), 0, o);
   j.addHeartbeat({ host: 'h', stream: 'requests', tMs: 20_000 }, 0);
@@ -145,8 +140,8 @@ test('records older than the horizon go to the late list, not into state', () =>
 });
 
 test('a replayed request is a duplicate; the same id with other content is a conflict', () => {
-  const fleet = testFleet();
-  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, testSettings());
+  const fleet = smallFleet();
+  const j = new HostEngine(fleet.hosts.get('h')!, fleet, smallSettings());
   const o = emptyEmissions();
   const r = req({ requestId: 'A', tStartMs: 0, tEndMs: 1000 });
   j.addRequest(r, 0, o);
@@ -206,7 +201,7 @@ const longRecordsArb = recordsArbOf({ minPowers: 15, maxPowers: 25, minReqs: 4, 
 test('property (invariant 1): every ledger row conserves energy to 1e-9 relative', () => {
   fc.assert(
     fc.property(recordsArb, fc.constantFrom('proportional', 'separate'), ({ recs, end }, idlePolicy) => {
-      const out = run(recs, end + 30_000, 2, testSettings({ idlePolicy: idlePolicy }));
+      const out = run(recs, end + 30_000, 2, smallSettings({ idlePolicy: idlePolicy }));
       assert.ok(out.ledger.length > 0);
       for (const l of out.ledger) {
         const err = Math.abs(l.attributedJ + l.unattributedJ - l.measuredJ);
@@ -255,8 +250,8 @@ test('property (invariant 2): any arrival order within the horizon gives the sam
 });
 
 test('power watermarks are kept per source: a fast GPU collector does not close windows a slow RAPL one still feeds', () => {
-  const fleet = testFleet({ gpus: 1 });
-  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, testSettings());
+  const fleet = smallFleet({ gpus: 1 });
+  const j = new HostEngine(fleet.hosts.get('h')!, fleet, smallSettings());
   const out = emptyEmissions();
   const gpu = (t: number): PowerSample => ({ ...reading(t, 300), source: 'nvml' });
   const cpu = (t: number, e: number): PowerSample => ({
@@ -315,7 +310,7 @@ test('property (restart): replaying from the production commit point after a cra
     return { requests, ledger };
   };
   // The data spans more than H (up to 22 s of power against H = 5 s), so the commit point moves.
-  const settings = testSettings({ horizonMs: 5000, gaps: { maxGapMs: 2000, maxHoldMs: 3000 } });
+  const settings = smallSettings({ horizonMs: 5000, gaps: { maxGapMs: 2000, maxHoldMs: 3000 } });
   let moved = 0;
   let runs = 0;
   fc.assert(
@@ -329,8 +324,8 @@ test('property (restart): replaying from the production commit point after a cra
         const recs = [...unordered].sort((a, b) => at(a) - at(b));
         const clean = final(run(recs, end + 30_000, 2, settings));
         // First life: consume up to the crash, then die; what it emitted is in ClickHouse.
-        const fleet = testFleet({ gpus: 2 });
-        const j = new HostJoiner(fleet.hosts.get('h')!, fleet, settings);
+        const fleet = smallFleet({ gpus: 2 });
+        const j = new HostEngine(fleet.hosts.get('h')!, fleet, settings);
         const first = emptyEmissions();
         const crash = Math.floor(crashAt * recs.length);
         for (const rec of recs.slice(0, crash)) {
