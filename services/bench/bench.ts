@@ -26,7 +26,7 @@ import { loadFleet } from '../adapters/fleet-file.ts';
 import { HostEngine } from '../core/engine/engine.ts';
 import { emptyEmissions } from '../core/engine/emissions.ts';
 import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
-import { toSample } from '../joiner/joiner.ts';
+import { toSample } from '../joiner/routing.ts';
 import { Interner, shareRequestStrings } from '../core/intern.ts';
 import {
   createKafka,

@@ -14,7 +14,7 @@ import { HostEngine } from '../core/engine/engine.ts';
 import { emptyEmissions } from '../core/engine/emissions.ts';
 import { fitKappa, type KappaFit, type KappaObservation } from '../core/kappa-fit.ts';
 import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
-import { toSample } from '../joiner/joiner.ts';
+import { toSample } from '../joiner/routing.ts';
 import { table } from '../report/table.ts';
 
 export interface ReplayStats {
