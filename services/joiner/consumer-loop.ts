@@ -6,9 +6,28 @@ import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { CoPartitionedAssigner } from '../adapters/co-partitioned-assigner.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Config } from '../config/config.ts';
+import { JoulestreamError } from '../config/errors.ts';
 import type { Clock } from './clock.ts';
 import type { Partitions } from './partitions.ts';
 import type { InputRecord } from './routing.ts';
+
+/**
+ * Processing a batch failed at a record: says which, so the operator can find it. Retriable: the
+ * batch is read again from that record (its rows are idempotent), unless the cause says otherwise.
+ */
+export class BatchError extends JoulestreamError {
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly offset: number,
+    cause: unknown,
+  ) {
+    super(
+      `processing ${topic} partition ${partition} failed at offset ${offset}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { retriable: cause instanceof JoulestreamError ? cause.retriable : true, cause },
+    );
+  }
+}
 
 export interface LoopHandlers {
   /** One record, in offset order; throwing makes the loop read again from this record. */
@@ -230,7 +249,7 @@ export class ConsumerLoop {
         this.seeks.set(key, epoch + 1);
         this.consumer.seek({ topic, partition, offset: String(current) });
       }
-      throw err;
+      throw new BatchError(topic, partition, current, err);
     }
     await this.on.batchDone(topic, partition, consumed, reread, Number(batch.highWatermark));
   }

@@ -5,6 +5,7 @@
 // (evictor and the commit point's bound), versions, rows; this facade only sequences them.
 
 import { attributeWindow, type DeviceWindow, type WindowAttribution } from '../attribute.ts';
+import { FleetError } from '../errors.ts';
 import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from '../fleet.ts';
 import { integrateWindow, toIntervals } from '../integrate.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
@@ -53,7 +54,8 @@ export class HostEngine {
     private readonly settings: EngineSettings,
   ) {
     const facility = fleet.facilities.get(spec.facility);
-    if (!facility) throw new Error(`host ${spec.id} names facility ${spec.facility}, which the fleet lacks`);
+    if (!facility)
+      throw new FleetError(`host ${spec.id} names facility ${spec.facility}, which the fleet lacks`);
     this.facility = facility;
     this.samples = new SampleStore(settings, settings.idleSource === 'learned');
     this.index = new RequestIndex(settings);
