@@ -72,6 +72,20 @@ export default tseslint.config(
     },
   })),
   {
+    // The joiner's logic reads time only through its injected Clock (services/joiner/clock.ts).
+    files: ['services/joiner/**/*.ts'],
+    ignores: ['services/joiner/**/*.test.ts'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['Date', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval'].map((name) => ({
+          name,
+          message: 'The joiner reads time through its Clock; adapters/system-clock.ts reads the real one.',
+        })),
+      ],
+    },
+  },
+  {
     // Tests assert on rows and records of loose shape; unbound-method flags node:assert helpers.
     files: ['**/*.test.ts', 'test/**/*.ts'],
     rules: { '@typescript-eslint/unbound-method': 'off' },
