@@ -42,6 +42,12 @@ export interface LoopHandlers {
   ): Promise<void>;
   /** After a rebalance: the partitions this member owns now. */
   assigned(owned: ReadonlySet<number>): void;
+  /**
+   * After a rebalance: each owned partition's lag from the committed offset, before any batch. A
+   * partition with nothing to read sends no batch (kafkajs skips empty ones), so only this says
+   * that it is caught up.
+   */
+  startLag(topic: string, partition: number, lag: number): void;
   failed(err: unknown): void;
   crashed(message: string | null): void;
 }
@@ -115,6 +121,12 @@ export class ConsumerLoop {
         this.on.assigned(owned);
         return Promise.resolve();
       });
+      void this.startLags(owned).catch((err: unknown) =>
+        this.log.warn(
+          { err },
+          'could not read the start lag of the assigned partitions; hosts wait for a batch',
+        ),
+      );
     });
     // kafkajs restarts itself after retriable errors only. After a non-retriable one (say, the
     // group evicted this member after a long stall) start a fresh consumer: it resumes from the
@@ -144,10 +156,48 @@ export class ConsumerLoop {
     });
   }
 
+  /** Reads each owned partition's high watermark and committed offset, and reports the lag. */
+  private async startLags(owned: ReadonlySet<number>): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      const committed = await admin.fetchOffsets({
+        groupId: this.config.joiner.groupId,
+        topics: [...this.topics],
+      });
+      for (const topic of this.topics) {
+        const from = new Map(
+          (committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [
+            p.partition,
+            Number(p.offset),
+          ]),
+        );
+        for (const o of await admin.fetchTopicOffsets(topic)) {
+          if (!owned.has(o.partition)) continue;
+          const start = Math.max(Number(o.low), from.get(o.partition) ?? -1);
+          const lag = Math.max(0, Number(o.high) - start);
+          await this.serial(() => {
+            this.on.startLag(topic, o.partition, lag);
+            return Promise.resolve();
+          });
+        }
+      }
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   pause(on: boolean): void {
     const topics = this.topics.map((topic) => ({ topic }));
     if (on) this.consumer.pause(topics);
     else this.consumer.resume(topics);
+  }
+
+  /** Holds one partition back (event-time alignment) or lets it go again. */
+  hold(topic: string, partition: number, on: boolean): void {
+    const tp = [{ topic, partitions: [partition] }];
+    if (on) this.consumer.pause(tp);
+    else this.consumer.resume(tp);
   }
 
   async commit(offsets: { topic: string; partition: number; offset: string }[]): Promise<void> {

@@ -24,6 +24,7 @@ import { emptyEmissions } from '../core/engine/emissions.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { Interner } from '../core/intern.ts';
 import type { ClockBounds } from '../core/validate.ts';
+import { partitionsToHold } from './alignment.ts';
 import { ClickHouseSink } from './clickhouse-sink.ts';
 import type { Clock } from './clock.ts';
 import { ConsumerLoop } from './consumer-loop.ts';
@@ -34,6 +35,11 @@ import { Partitions } from './partitions.ts';
 import { route, type InputRecord, type RoutingPorts } from './routing.ts';
 import { SideOutputs } from './side-outputs.ts';
 
+/**
+ * How far (event time) one input partition may run ahead of its partner before it is held back:
+ * well above the out-of-orderness, so a live joiner, where both topics keep up, never holds one.
+ */
+const ALIGNMENT_SKEW_MS = 30_000;
 /** How long a graceful stop keeps retrying the last inserts. */
 const STOP_FLUSH_MS = 15_000;
 
@@ -70,6 +76,8 @@ export class Joiner {
   private pausedSinceMs: number | null = null;
   private pausedTotalMs = 0;
   private readonly m: JoinerMetrics;
+  /** Partitions held back because their event time ran ahead of their partner's (alignment.ts). */
+  private held = new Set<string>();
   private readonly grid: GridFeed;
 
   constructor(private readonly deps: JoinerDeps) {
@@ -126,6 +134,8 @@ export class Joiner {
       batchDone: (topic, partition, consumed, reread, hw) =>
         this.onBatchDone(topic, partition, consumed, reread, hw),
       assigned: (owned) => this.dropUnowned(owned),
+      startLag: (topic, partition, lag) =>
+        this.partitions.noteStartLag(topic, partition, lag, this.engineNow()),
       failed: (err) => this.fail(err),
       crashed: (message) => (this.lastError = message),
     });
@@ -190,10 +200,10 @@ export class Joiner {
 
   private onRecord(rec: InputRecord): void {
     const routed = route(rec, this.routing, this.clock.nowMs(), this.engineNow(), this.pending);
-    this.partitions
-      .track(rec.topic, rec.partition)
-      .push(rec.offset, routed?.host ?? null, routed?.neededUntilMs ?? 0);
+    const track = this.partitions.track(rec.topic, rec.partition);
+    track.push(rec.offset, routed?.host ?? null, routed?.neededUntilMs ?? 0);
     if (routed) {
+      if (routed.tMs > track.maxEventMs) track.maxEventMs = routed.tMs;
       this.touched.add(routed.host);
       this.hosts.seenOn(routed.host, rec.partition);
     }
@@ -211,10 +221,25 @@ export class Joiner {
     if (reread > 0) this.m.reread.inc({}, reread);
     const lag = this.partitions.noteLag(topic, partition, highWatermark, this.engineNow());
     this.m.lag.set(lag, { topic, partition });
+    this.align();
     this.m.lastBatch.set(this.clock.nowMs());
     const touched = this.touched;
     this.touched = new Set();
     await this.flush(touched);
+  }
+
+  /** Holds back the partitions that ran ahead in event time; lets go those that no longer are. */
+  private align(): void {
+    if (this.paused) return;
+    const hold = partitionsToHold(this.partitions.progress(), ALIGNMENT_SKEW_MS);
+    for (const k of hold) if (!this.held.has(k)) this.hold(k, true);
+    for (const k of this.held) if (!hold.has(k)) this.hold(k, false);
+    this.held = hold;
+  }
+
+  private hold(key: string, on: boolean): void {
+    const [topic, p] = key.split('\u0000');
+    this.loop.hold(topic!, Number(p), on);
   }
 
   /** Advances hosts, writes what they emitted, publishes side outputs, then commits what is durable. */
@@ -280,5 +305,7 @@ export class Joiner {
     }
     this.m.paused.set(on ? 1 : 0);
     this.loop.pause(on);
+    // Resuming the topics resumes every partition: alignment decides afresh at the next batch.
+    if (!on) this.held = new Set();
   }
 }

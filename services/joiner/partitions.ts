@@ -2,6 +2,7 @@
 // when the partition has been caught up (no lag behind its high watermark).
 
 import { firstNeeded, type TrackedRecord } from '../core/offsets/commit-point.ts';
+import type { PartitionProgress } from './alignment.ts';
 
 /** Records of one partition in consumption order, with what each is about (for the commit point). */
 export class PartitionTrack {
@@ -10,6 +11,11 @@ export class PartitionTrack {
   nextOffset = -1;
   /** Engine clock ms since the last batch left no lag; null while it had lag. */
   caughtUpSinceMs: number | null = null;
+  /** Newest event time routed from this partition, and its lag at the last batch (alignment). */
+  maxEventMs = Number.NEGATIVE_INFINITY;
+  lag = 0;
+  /** Whether a batch or the start lag has said anything about this partition's lag. */
+  reported = false;
 
   push(offset: number, host: string | null, neededUntilMs: number): void {
     this.records.push({ offset, host, neededUntilMs });
@@ -47,9 +53,32 @@ export class Partitions {
   noteLag(topic: string, partition: number, highWatermark: number, engineNowMs: number): number {
     const t = this.track(topic, partition);
     const lag = Math.max(0, highWatermark - (t.nextOffset >= 0 ? t.nextOffset : 0));
+    t.lag = lag;
+    t.reported = true;
     if (lag > 0) t.caughtUpSinceMs = null;
     else if (t.caughtUpSinceMs === null) t.caughtUpSinceMs = engineNowMs;
     return lag;
+  }
+
+  progress(): PartitionProgress[] {
+    const out: PartitionProgress[] = [];
+    for (const [k, t] of this.tracks) {
+      const [topic, p] = k.split('\u0000');
+      out.push({ topic: topic!, partition: Number(p), maxEventMs: t.maxEventMs, lag: t.lag });
+    }
+    return out;
+  }
+
+  /**
+   * The lag at assignment, before any batch: sets the caught-up state only for a partition no
+   * batch has reported on yet (a batch knows better).
+   */
+  noteStartLag(topic: string, partition: number, lag: number, engineNowMs: number): void {
+    const t = this.track(topic, partition);
+    if (t.reported) return;
+    t.reported = true;
+    t.lag = lag;
+    t.caughtUpSinceMs = lag > 0 ? null : engineNowMs;
   }
 
   /** Forgets partitions outside `owned`; returns them. */

@@ -161,6 +161,10 @@ const rows = (out: Emissions) => {
 /** A backlog read topic by topic in batches of 10, the clock a second further per batch. */
 function backlog(r: Rig, f: ReturnType<typeof feed>, lagKnown: boolean): void {
   let now = T0 + 120_000;
+  // Without lag information both partitions look caught up from the start, as with the
+  // wall-clock idleness of old.
+  if (!lagKnown)
+    for (const topic of [TOPICS.power, TOPICS.requests]) r.partitions.noteStartLag(topic, 0, 0, now);
   for (const [topic, list] of [
     [TOPICS.power, f.power],
     [TOPICS.requests, f.requests],

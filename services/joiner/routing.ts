@@ -2,13 +2,13 @@
 // Pure of kafkajs: it sees a record as topic, partition, offset, key and value, so it can be tested
 // in-process with the production engine.
 
-import type { AvroCodec} from '../adapters/avro.ts';
+import type { AvroCodec } from '../adapters/avro.ts';
 import { AvroError, type PowerSampleWire } from '../adapters/avro.ts';
 import type { Emissions, EngineSettings } from '../core/engine/emissions.ts';
 import type { HostEngine } from '../core/engine/engine.ts';
 import { neededUntilMs } from '../core/engine/retention.ts';
 import type { Fleet } from '../core/fleet.ts';
-import type { Interner} from '../core/intern.ts';
+import type { Interner } from '../core/intern.ts';
 import { shareRequestStrings } from '../core/intern.ts';
 import type { PowerSample } from '../core/types.ts';
 import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
@@ -37,6 +37,8 @@ export interface RoutingPorts {
 /** What the commit point needs to know of a routed record. */
 export interface Routed {
   host: string;
+  /** Its event time: a request's end (when it was logged), a sample's or a heartbeat's time. */
+  tMs: number;
   neededUntilMs: number;
 }
 
@@ -82,7 +84,11 @@ export function route(
           `request id ${r.requestId} was seen before on ${r.host} with different content; the first one is kept`,
         );
       }
-      return { host: r.host, neededUntilMs: neededUntilMs(settings, { kind: 'request', record: r }) };
+      return {
+        host: r.host,
+        tMs: r.tEndMs,
+        neededUntilMs: neededUntilMs(settings, { kind: 'request', record: r }),
+      };
     }
     case 'power': {
       const s = toSample(decoded.value, ports.strings);
@@ -90,14 +96,22 @@ export function route(
       const bad = validatePower(s, fleet, wallNowMs, bounds);
       if (bad) return dead(bad.reason, bad.message);
       ports.engine(s.host).addPower(s, engineNowMs, out);
-      return { host: s.host, neededUntilMs: neededUntilMs(settings, { kind: 'power', record: s }) };
+      return {
+        host: s.host,
+        tMs: s.tMs,
+        neededUntilMs: neededUntilMs(settings, { kind: 'power', record: s }),
+      };
     }
     case 'heartbeat': {
       const h = decoded.value;
       const bad = validateHeartbeat(h, fleet, wallNowMs, bounds);
       if (bad) return dead(bad.reason, bad.message);
       ports.engine(h.host).addHeartbeat(h, engineNowMs);
-      return { host: h.host, neededUntilMs: neededUntilMs(settings, { kind: 'heartbeat', tMs: h.tMs }) };
+      return {
+        host: h.host,
+        tMs: h.tMs,
+        neededUntilMs: neededUntilMs(settings, { kind: 'heartbeat', tMs: h.tMs }),
+      };
     }
     default:
       return dead('invalid-field', `a ${decoded.kind} record does not belong on ${rec.topic}`);
