@@ -11,10 +11,11 @@ import { Registry } from '../services/adapters/metrics.ts';
 import { compare, query, runToCompletion, sleep, startRun } from '../services/chaos/scenario.ts';
 import { loadConfig } from '../services/config/config.ts';
 import { Joiner } from '../services/joiner/joiner.ts';
+import type { InputRecord } from '../services/joiner/routing.ts';
 import type { Consumer } from 'kafkajs';
 import { isolatedEnv } from './support/stack.ts';
 
-type Ingest = (topic: string, partition: number, offset: number, ...rest: unknown[]) => unknown;
+type OnRecord = (rec: InputRecord) => void;
 
 test('a record whose processing throws is read again with everything after it; records fetched again are skipped', async () => {
   const run = await startRun(await isolatedEnv(), { feedMs: 3000 });
@@ -37,9 +38,10 @@ test('a record whose processing throws is read again with everything after it; r
   // Fault injection at the edge of the engine: the first time the power record at offset 40 of a
   // partition is processed, it throws (as an engine bug would); later reads of it go through.
   const target = { partition: -1, thrown: 0, readAgain: 0 };
-  const hook = joiner as unknown as { ingest: Ingest };
-  const ingest = hook.ingest.bind(joiner);
-  hook.ingest = (topic, partition, offset, ...rest) => {
+  const hook = joiner as unknown as { onRecord: OnRecord };
+  const onRecord = hook.onRecord.bind(joiner);
+  hook.onRecord = (rec) => {
+    const { topic, partition, offset } = rec;
     if (topic === run.topics.power && offset === 40) {
       if (target.thrown === 0) {
         target.partition = partition;
@@ -48,7 +50,7 @@ test('a record whose processing throws is read again with everything after it; r
       }
       if (partition === target.partition) target.readAgain++;
     }
-    return ingest(topic, partition, offset, ...rest);
+    onRecord(rec);
   };
   await joiner.start();
   try {
@@ -67,7 +69,7 @@ test('a record whose processing throws is read again with everything after it; r
     }
     // As after a rejoin, kafkajs fetches a partition again from its start: this process already
     // holds those records' effect, so they are skipped, not taken again as late records.
-    const consumer = (joiner as unknown as { consumer: Consumer }).consumer;
+    const consumer = (joiner as unknown as { loop: { consumer: Consumer } }).loop.consumer;
     consumer.seek({ topic: run.topics.power, partition: 0, offset: '0' });
     const metric = (name: string) =>
       [...registry.render().matchAll(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'gm'))].reduce(

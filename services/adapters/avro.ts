@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
+import { JoulestreamError } from '../config/errors.ts';
 import type { Heartbeat, PowerSample, RequestLog } from '../core/types.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/avro/', import.meta.url));
@@ -73,13 +74,13 @@ export type Decoded =
   | { kind: 'deadletter'; value: DeadLetter }
   | { kind: 'grid'; value: GridIntensity };
 
-export class AvroError extends Error {
+/** A record that cannot be decoded: it goes to the dead letters with `reason`; never retried. */
+export class AvroError extends JoulestreamError {
   constructor(
     readonly reason: 'malformed-avro' | 'unknown-schema',
     message: string,
   ) {
     super(message);
-    this.name = 'AvroError';
   }
 }
 

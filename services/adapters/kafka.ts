@@ -12,6 +12,7 @@ import {
 } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
 import type { Logger } from './logger.ts';
+import { fromKafka } from './client-errors.ts';
 
 export interface Topics {
   requests: string;
@@ -73,9 +74,8 @@ export async function ensureTopics(kafka: Kafka, topics: Topics, partitions: num
       await ensureTopicsOnce(kafka, topics, partitions);
       return;
     } catch (err) {
-      const e = err as { retriable?: boolean; type?: string };
-      const retriable = e.retriable === true || e.type === 'UNKNOWN_TOPIC_OR_PARTITION';
-      if (!retriable || attempt >= 60) throw err;
+      const e = fromKafka(err, 'topic creation');
+      if (!e.retriable || attempt >= 60) throw e;
       await new Promise((r) => setTimeout(r, 500));
     }
   }
@@ -158,12 +158,16 @@ export class Publisher {
     // 300,000 late records held a joiner's event loop for minutes. Slices keep it linear; with one
     // request in flight they still land in order.
     for (let i = 0; i < messages.length; i += SEND_SLICE)
-      await this.producer.send({
-        topic,
-        acks: -1,
-        compression: CompressionTypes.GZIP,
-        messages: messages.slice(i, i + SEND_SLICE).map((m) => ({ key: m.key, value: m.value })),
-      });
+      await this.producer
+        .send({
+          topic,
+          acks: -1,
+          compression: CompressionTypes.GZIP,
+          messages: messages.slice(i, i + SEND_SLICE).map((m) => ({ key: m.key, value: m.value })),
+        })
+        .catch((err: unknown) => {
+          throw fromKafka(err, `send of ${messages.length} records to ${topic}`);
+        });
   }
 
   async disconnect(): Promise<void> {

@@ -4,6 +4,7 @@
 // found, hand it to the caller for the dead-letter topic, and write the rest).
 
 import pLimit from 'p-limit';
+import { fromClickHouse } from './client-errors.ts';
 
 export interface Batch {
   table: string;
@@ -20,41 +21,7 @@ export interface RejectedRow {
 
 export type Insert = (table: string, rows: Record<string, unknown>[]) => Promise<void>;
 
-/**
- * Server error codes that blame the data sent, not the server's state: parse and conversion errors
- * (18.16 and current servers alike). Anything else, including errors with no code (connection refused,
- * timeouts) and codes such as TOO_MANY_PARTS or MEMORY_LIMIT_EXCEEDED, is worth retrying unchanged.
- * Authentication and missing-table errors are deliberately not here: splitting would dead-letter every
- * row for a fault that a retry after the operator's fix would cure.
- */
-const DATA_ERROR_CODES = new Set([
-  6, // CANNOT_PARSE_TEXT
-  26, // CANNOT_PARSE_QUOTED_STRING
-  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
-  32, // ATTEMPT_TO_READ_AFTER_EOF
-  38, // CANNOT_PARSE_DATE
-  41, // CANNOT_PARSE_DATETIME
-  53, // TYPE_MISMATCH
-  69, // ARGUMENT_OUT_OF_BOUND
-  70, // CANNOT_CONVERT_TYPE
-  72, // CANNOT_PARSE_NUMBER
-  117, // INCORRECT_DATA (also: unknown field in JSONEachRow)
-  131, // TOO_LARGE_STRING_SIZE
-  321, // VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
-]);
-
-/** The server error code in a ClickHouse error, from the client's field or the message text. */
-export function errorCode(err: unknown): number | null {
-  const e = err as { code?: unknown; message?: unknown };
-  if (typeof e?.code === 'string' && /^\d+$/.test(e.code)) return Number(e.code);
-  const m = typeof e?.message === 'string' ? /\bCode: (\d+)/.exec(e.message) : null;
-  return m ? Number(m[1]) : null;
-}
-
-export function isDataError(err: unknown): boolean {
-  const code = errorCode(err);
-  return code !== null && DATA_ERROR_CODES.has(code);
-}
+export { errorCode, isDataError } from './client-errors.ts';
 
 export interface WriteResult {
   /** Batches that failed for a retriable reason; the caller retries them, unchanged, later. */
@@ -97,17 +64,18 @@ export class RowWriter {
       result.written += b.rows.length;
       return;
     } catch (err) {
-      if (!isDataError(err)) {
+      const e = fromClickHouse(err, `insert of ${b.rows.length} ${b.table} rows`);
+      if (e.retriable) {
         result.retry.push(b);
-        result.error = err;
+        result.error = e;
         return;
       }
       if (b.rows.length === 1) {
         result.rejected.push({
           table: b.table,
           row: b.rows[0]!,
-          error: (err as Error).message,
-          code: errorCode(err)!,
+          error: e.serverMessage,
+          code: e.code!,
         });
         return;
       }

@@ -2,12 +2,10 @@
 // validated against a strict pattern (identifiers, numbers, times) or quoted with every character
 // that could end or bend a string literal escaped.
 
-export class SqlValueError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SqlValueError';
-  }
-}
+import { JoulestreamError } from '../config/errors.ts';
+
+/** A value that may not reach SQL: a caller's mistake, never retried. */
+export class SqlValueError extends JoulestreamError {}
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 

@@ -23,9 +23,10 @@ import {
   requestRowToDb,
 } from '../adapters/clickhouse.ts';
 import { loadFleet } from '../adapters/fleet-file.ts';
-import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
+import { HostEngine } from '../core/engine/engine.ts';
+import { emptyEmissions } from '../core/engine/emissions.ts';
 import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
-import { toSample } from '../joiner/joiner.ts';
+import { toSample } from '../joiner/routing.ts';
 import { Interner, shareRequestStrings } from '../core/intern.ts';
 import {
   createKafka,
@@ -37,7 +38,7 @@ import {
 } from '../adapters/kafka.ts';
 import { createLogger } from '../adapters/logger.ts';
 import { loadConfig, type Env } from '../config/config.ts';
-import type { RequestRow } from '../core/host-joiner.ts';
+import type { RequestRow } from '../core/engine/emissions.ts';
 import { kill, sleep, startJoiner, type JoinerProcess } from '../chaos/scenario.ts';
 import { nativeStackUp } from '../chaos/native-stack.ts';
 import { llama8b, scheduleRequests, simulatePower, type SimRequest } from '../sim/fleet-sim.ts';
@@ -193,10 +194,10 @@ function engineRates(batches: Buffer[][], fleetFile: string, env: Env): Record<s
   const run = (stage: 'decode' | 'engine' | 'rows'): number => {
     const codec = new AvroCodec();
     const strings = new Interner();
-    const hosts = new Map<string, HostJoiner>();
+    const hosts = new Map<string, HostEngine>();
     const host = (id: string) => {
       let h = hosts.get(id);
-      if (!h) hosts.set(id, (h = new HostJoiner(fleet.hosts.get(id)!, fleet, config.joiner)));
+      if (!h) hosts.set(id, (h = new HostEngine(fleet.hosts.get(id)!, fleet, config.joiner)));
       return h;
     };
     let sink = 0;
@@ -204,7 +205,7 @@ function engineRates(batches: Buffer[][], fleetFile: string, env: Env): Record<s
     for (const batch of batches) {
       const now = Date.now();
       const out = emptyEmissions();
-      const touched = new Set<HostJoiner>();
+      const touched = new Set<HostEngine>();
       for (const v of batch) {
         const d = codec.decode(v);
         if (stage === 'decode') continue;

@@ -185,6 +185,9 @@ interface MemoryRun {
   endStateMb: number;
   heapPerHostMb: number;
   estimatePerHostMb: number;
+  /** Records the joiner sent to the late topic, and windows it corrected: a backlog catch-up. */
+  late: number;
+  corrections: number;
   /**
    * Heap after GC over the readings taken once event time is past H + 1 min: the state is at its
    * full size there, so a leak shows as a rising minimum. Readings while records stream in also hold
@@ -289,6 +292,8 @@ async function measure(
     state: last.get('joulestream_joiner_state_bytes') ?? 0,
   });
   await kill(proc, 'SIGTERM');
+  const late = last.get('joulestream_joiner_late_total') ?? 0;
+  const corrections = last.get('joulestream_joiner_corrected_windows_total') ?? 0;
   const probes = readProbe(probeFile);
   const at = (tMs: number) => {
     let best = polls[0]!;
@@ -318,6 +323,8 @@ async function measure(
     endStateMb: mb(end.state),
     heapPerHostMb: mb(end.heapUsed - idle.heapUsed) / hosts,
     estimatePerHostMb: mb(end.state) / hosts,
+    late,
+    corrections,
     pastH: {
       readings: past.length,
       minMb: Math.min(...heaps),
@@ -399,7 +406,7 @@ async function main(): Promise<void> {
       );
       runs.push(r);
       say(
-        `heap ${r.endHeapMb.toFixed(0)} MB after GC (idle ${r.baseHeapMb.toFixed(0)}), ${r.heapPerHostMb.toFixed(2)} MB per host, estimate ${r.estimatePerHostMb.toFixed(2)}; past H ${pastH(r)}`,
+        `heap ${r.endHeapMb.toFixed(0)} MB after GC (idle ${r.baseHeapMb.toFixed(0)}), ${r.heapPerHostMb.toFixed(2)} MB per host, estimate ${r.estimatePerHostMb.toFixed(2)}; past H ${pastH(r)}; late ${r.late}, corrected windows ${r.corrections}`,
       );
     }
   }
@@ -417,7 +424,10 @@ async function main(): Promise<void> {
   for (const r of runs)
     console.log(
       `\n${r.hosts} hosts, H = ${r.horizonMin} min, heap after GC by share of the input consumed: ` +
-        r.curve.map((c) => `${c.consumedPct} % ${c.heapMb.toFixed(0)} MB`).join(', '),
+        r.curve.map((c) => `${c.consumedPct} % ${c.heapMb.toFixed(0)} MB`).join(', ') +
+        `; engine estimate per host: ` +
+        r.curve.map((c) => `${c.consumedPct} % ${(c.stateMb / r.hosts).toFixed(2)} MB`).join(', ') +
+        `; late records ${r.late}, corrected windows ${r.corrections}`,
     );
   writeFileSync(values.out, JSON.stringify({ machine, hz, rps, minutes, runs }, null, 2) + '\n');
 }

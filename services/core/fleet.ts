@@ -1,6 +1,7 @@
 // The fleet as the core sees it: hosts, facilities, device models and grid zones, already validated.
 
 import type { Role } from './types.ts';
+import { FleetError } from './errors.ts';
 
 /** A step function of time: each value holds from its timestamp until the next one. */
 export interface StepSeries {
@@ -75,7 +76,7 @@ export interface FacilityFactors {
 export function factorsAt(fleet: Fleet, facility: Facility, tMs: number): FacilityFactors {
   const zone = fleet.zones.get(facility.zone);
   if (!zone)
-    throw new Error(`facility ${facility.id} names grid zone ${facility.zone}, which the fleet lacks`);
+    throw new FleetError(`facility ${facility.id} names grid zone ${facility.zone}, which the fleet lacks`);
   let ci = zone.annualGPerKWh;
   let ciSource: CiSource = 'annual';
   if (zone.series) {

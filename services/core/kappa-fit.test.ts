@@ -3,9 +3,10 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { llama70bTp4, scheduleRequests, simulateReadings } from '../sim/fleet-sim.ts';
 import type { DeviceWindow } from './attribute.ts';
-import { emptyEmissions, HostJoiner } from './host-joiner.ts';
+import { HostEngine } from './engine/engine.ts';
+import { emptyEmissions } from './engine/emissions.ts';
 import { fitKappa, kappaObservations, type KappaObservation } from './kappa-fit.ts';
-import { testFleet, testSettings } from './test-fleet.ts';
+import { smallFleet, smallSettings } from './small-fleet.ts';
 import type { RequestLog } from './types.ts';
 
 const runs = Number(process.env.FC_RUNS ?? 150);
@@ -118,8 +119,8 @@ test('the engine feeds fit-kappa final windows that recover the true ratio of a 
   const requests = scheduleRequests(trace, [inst], t0, 1, 3, 'k');
   const tEnd = Math.ceil(Math.max(...requests.map((r) => r.tEndMs)) / 1000) * 1000 + 2000;
   const samples = simulateReadings(requests, [inst], { idleW: 70, maxW: 10_000 }, t0, tEnd);
-  const fleet = testFleet({ gpus: 4, idleW: 70 });
-  const j = new HostJoiner(fleet.hosts.get('h')!, fleet, testSettings({ horizonMs: 30_000 }));
+  const fleet = smallFleet({ gpus: 4, idleW: 70 });
+  const j = new HostEngine(fleet.hosts.get('h')!, fleet, smallSettings({ horizonMs: 30_000 }));
   const observations: KappaObservation[] = [];
   j.kappaSink = (o) => observations.push(o);
   const out = emptyEmissions();

@@ -7,10 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
+import { HostEngine } from '../core/engine/engine.ts';
+import { emptyEmissions } from '../core/engine/emissions.ts';
 import { fitKappa, type KappaFit, type KappaObservation } from '../core/kappa-fit.ts';
 import type { ShareModelSetting } from '../core/shares.ts';
-import { testFleet, testSettings } from '../core/test-fleet.ts';
+import { smallFleet, smallSettings } from '../core/small-fleet.ts';
 import type { PowerSample } from '../core/types.ts';
 import { table } from '../report/table.ts';
 import {
@@ -106,11 +107,11 @@ function run(
   windowMs = 1000,
 ): { median: number; p95: number; conservation: number; seconds: number } {
   const started = Date.now();
-  const fleet = testFleet({ gpus: 8, idleW: 70 });
-  const j = new HostJoiner(
+  const fleet = smallFleet({ gpus: 8, idleW: 70 });
+  const j = new HostEngine(
     fleet.hosts.get(host)!,
     fleet,
-    testSettings({
+    smallSettings({
       shareModel: model,
       defaultKappa: kappa,
       idlePolicy: 'separate',

@@ -11,8 +11,9 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
-import { testFleet, testSettings } from '../core/test-fleet.ts';
+import { HostEngine } from '../core/engine/engine.ts';
+import { emptyEmissions } from '../core/engine/emissions.ts';
+import { smallFleet, smallSettings } from '../core/small-fleet.ts';
 import type { PowerSample } from '../core/types.ts';
 import {
   llama70bTp4,
@@ -45,9 +46,9 @@ if (!(hz > 0 && hz <= 100)) throw new Error('--hz takes a rate between 0 and 100
 const DATA = fileURLToPath(new URL('../../data/azure-llm-inference-2023/', import.meta.url));
 const trace = parseTrace(readFileSync(DATA + 'AzureLLMInferenceTrace_conv.csv', 'utf8'));
 const hosts = Array.from({ length: nHosts }, (_, i) => `h${i}`);
-const fleet = testFleet({ gpus: 8, hosts, idleW: 70 });
+const fleet = smallFleet({ gpus: 8, hosts, idleW: 70 });
 const t0 = 1_700_000_000_000;
-const settings = testSettings({ horizonMs, outOfOrdernessMs: 2000, allowedLatenessMs: 1000 });
+const settings = smallSettings({ horizonMs, outOfOrdernessMs: 2000, allowedLatenessMs: 1000 });
 
 /** GPU readings of (1000 / hz) ms averages, one per GPU of each instance, in time order. */
 function readingsAt(hz: number, reqs: SimRequest[], instances: Instance[], spec: GpuSpec): PowerSample[] {
@@ -71,7 +72,7 @@ function readingsAt(hz: number, reqs: SimRequest[], instances: Instance[], spec:
 
 gc();
 const heap0 = process.memoryUsage().heapUsed;
-const engines: HostJoiner[] = [];
+const engines: HostEngine[] = [];
 let requests = 0;
 const out = emptyEmissions();
 for (const [hi, host] of hosts.entries()) {
@@ -91,7 +92,7 @@ for (const [hi, host] of hosts.entries()) {
     hz === 1
       ? simulateReadings(reqs, instances, spec, t0, t0 + seconds * 1000)
       : readingsAt(hz, reqs, instances, spec);
-  const j = new HostJoiner(fleet.hosts.get(host)!, fleet, settings);
+  const j = new HostEngine(fleet.hosts.get(host)!, fleet, settings);
   const byEnd = [...reqs].sort((a, b) => a.tEndMs - b.tEndMs);
   let ri = 0;
   let gi = 0;
@@ -148,5 +149,5 @@ process.stdout.write(
   `${nHosts} hosts x 8 GPUs, ${seconds / 60} simulated min, H = ${horizonMs / 60_000} min, 1 s windows, ` +
     `${requests} requests (~${(requests / nHosts / seconds).toFixed(1)}/s per host), 8 GPU series at ${hz} Hz and 4 host series at 1 Hz per host\n` +
     `measured: ${mb(perHost)} MB per host retained (heap with engines ${mb(heapHeld - heap0)} MB, after dropping them ${mb(heapAfterDrop - heap0)} MB; RSS ${mb(rss)} MB)\n` +
-    `estimate: ${mb(estimate / nHosts)} MB per host (HostJoiner.stateBytes)\n`,
+    `estimate: ${mb(estimate / nHosts)} MB per host (HostEngine.stateBytes)\n`,
 );

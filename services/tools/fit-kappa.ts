@@ -10,10 +10,11 @@ import type { Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
-import { emptyEmissions, HostJoiner } from '../core/host-joiner.ts';
+import { HostEngine } from '../core/engine/engine.ts';
+import { emptyEmissions } from '../core/engine/emissions.ts';
 import { fitKappa, type KappaFit, type KappaObservation } from '../core/kappa-fit.ts';
 import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
-import { toSample } from '../joiner/joiner.ts';
+import { toSample } from '../joiner/routing.ts';
 import { table } from '../report/table.ts';
 
 export interface ReplayStats {
@@ -52,7 +53,7 @@ export async function fitKappaFromKafka(
 
   const codec = new AvroCodec();
   const observations: KappaObservation[] = [];
-  const hosts = new Map<string, HostJoiner>();
+  const hosts = new Map<string, HostEngine>();
   const out = emptyEmissions();
   const stats: ReplayStats = { records: 0, skipped: 0, windows: 0 };
   const from = opts.fromMs ?? Number.NEGATIVE_INFINITY;
@@ -60,10 +61,10 @@ export async function fitKappaFromKafka(
   // Old records are the point of a replay: accept any past, as far as the topics retain.
   const bounds = { maxPastMs: Number.MAX_SAFE_INTEGER, maxFutureMs: 5 * 60_000 };
   let maxEventMs = Number.NEGATIVE_INFINITY;
-  const host = (id: string): HostJoiner => {
+  const host = (id: string): HostEngine => {
     let h = hosts.get(id);
     if (!h) {
-      h = new HostJoiner(fleet.hosts.get(id)!, fleet, config.joiner);
+      h = new HostEngine(fleet.hosts.get(id)!, fleet, config.joiner);
       h.kappaSink = (o) => observations.push(o);
       hosts.set(id, h);
     }

@@ -1,8 +1,9 @@
-// Fleets and settings for the core's tests (test support, not production code).
+// A small reference fleet and engine settings: the core's tests use them, and so do the simulator's
+// accuracy and state-bound runs (which is why this is not a test file).
 import type { Fleet } from './fleet.ts';
-import type { JoinerSettings } from './host-joiner.ts';
+import type { EngineSettings } from './engine/emissions.ts';
 
-export function testFleet(
+export function smallFleet(
   opts: { gpus?: number; hosts?: string[]; pue?: number; ci?: number; idleW?: number } = {},
 ): Fleet {
   const hosts = opts.hosts ?? ['h'];
@@ -38,7 +39,7 @@ export function testFleet(
   };
 }
 
-export const testSettings = (over: Partial<JoinerSettings> = {}): JoinerSettings => ({
+export const smallSettings = (over: Partial<EngineSettings> = {}): EngineSettings => ({
   windowMs: 1000,
   outOfOrdernessMs: 0,
   allowedLatenessMs: 0,
