@@ -141,6 +141,7 @@ function span(r: Reader): OtlpSpan {
     if (f === 1 && w === 2) s.traceId = hex(r.bytes());
     else if (f === 2 && w === 2) s.spanId = hex(r.bytes());
     else if (f === 5 && w === 2) s.name = r.string();
+    else if (f === 6 && w === 0) s.kind = Number(r.varint());
     else if (f === 7 && w === 1) s.startTimeUnixNano = r.fixed64().toString();
     else if (f === 8 && w === 1) s.endTimeUnixNano = r.fixed64().toString();
     else if (f === 9 && w === 2) s.attributes!.push(keyValue(r.sub()));

@@ -63,6 +63,10 @@ export interface RequestRow {
   tEndMs: number;
   promptTokens: number;
   completionTokens: number;
+  /** Agent-run grouping carried from the request log; empty when the log had none. */
+  traceId?: string;
+  conversationId?: string;
+  agentName?: string;
   acceleratorDynamicJ: number;
   acceleratorIdleJ: number;
   hostDynamicJ: number;
@@ -602,6 +606,9 @@ export class HostJoiner {
       tEndMs: r.tEndMs,
       promptTokens: r.promptTokens ?? 0,
       completionTokens: r.completionTokens ?? 0,
+      traceId: r.traceId ?? '',
+      conversationId: r.conversationId ?? '',
+      agentName: r.agentName ?? '',
       acceleratorDynamicJ: total.acceleratorDynamicJ,
       acceleratorIdleJ: total.acceleratorIdleJ,
       hostDynamicJ: total.hostDynamicJ,
