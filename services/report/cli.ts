@@ -8,6 +8,7 @@ import { timeArg } from '../cli/time-arg.ts';
 import type { Config } from '../config/config.ts';
 import { JoulestreamError } from '../config/errors.ts';
 import { renderHtml, type ReportData } from './html.ts';
+import { collectIssue18, ISSUE18_VIEWS, issue18Sql } from './views-cli.ts';
 import {
   boundaryBreakdown,
   co2eByMinute,
@@ -47,6 +48,7 @@ const VIEWS = [
   'ledger',
   'sci',
   'eed',
+  ...ISSUE18_VIEWS,
 ] as const;
 type View = (typeof VIEWS)[number];
 type Dim = 'facility' | 'model' | 'region' | 'tenant';
@@ -100,6 +102,8 @@ export function sqlFor(view: View, by: Dim, f: Filters): string {
       return ledgerHourly(f);
     case 'sci':
       return sciByModel(f);
+    default:
+      return issue18Sql(view, f);
   }
 }
 
@@ -150,12 +154,13 @@ export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Pr
   let overTimeRows = await json<Point>(ch, co2eOverTime(f, 'hour'));
   if (points(overTimeRows) > 96) overTimeRows = await json<Point>(ch, co2eOverTime(f, 'day'));
   else if (points(overTimeRows) < 3) overTimeRows = await json<Point>(ch, co2eByMinute(f));
-  const [distribution, boundary, tenants, perQuery, ledger] = await Promise.all([
+  const [distribution, boundary, tenants, perQuery, ledger, issue18] = await Promise.all([
     json<ReportData['distribution'][number]>(ch, energyDistribution(f)),
     json<ReportData['boundary'][number]>(ch, boundaryBreakdown(f)),
     json<ReportData['tenants'][number]>(ch, topTenants(f)),
     json<Record<string, unknown>>(ch, perQueryBy(by, f)),
     json<NonNullable<ReportData['ledger']>>(ch, conservationTotals(f)),
+    collectIssue18(ch, f),
   ]);
   const num = <T extends object>(rows: T[]): T[] =>
     rows.map(
@@ -177,6 +182,7 @@ export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Pr
     tenants: num(tenants),
     perQuery: num(perQuery),
     ledger: ledger[0] ? num(ledger)[0]! : null,
+    issue18,
   };
 }
 
