@@ -60,6 +60,7 @@ function syntheticZones(fleet: Fleet, fromMs: number, hours: number): Map<string
 export async function runDayPass(
   d: DayPassDeps,
 ): Promise<{ fromMs: number; toMs: number; requests: number }> {
+  const started = Date.now();
   const hosts = [...d.fleet.hosts.keys()].filter(isDayHost);
   if (hosts.length === 0) return { fromMs: d.beforeMs, toMs: d.beforeMs, requests: 0 };
   const toMs = Math.floor(d.beforeMs / HOUR_MS) * HOUR_MS - HOUR_MS;
@@ -155,7 +156,7 @@ export async function runDayPass(
   }
   await joiner.stop();
   d.say(
-    `day pass: ${rows2}/${requests.length} requests on ${hosts.length} hosts over 24 h of event time (${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()}), one-minute windows, SYNTHETIC hourly grid intensity (${join(d.outDir, 'grid-day-synthetic.csv')})`,
+    `day pass in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rows2}/${requests.length} requests on ${hosts.length} hosts over 24 h of event time (${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()}), one-minute windows, SYNTHETIC hourly grid intensity (${join(d.outDir, 'grid-day-synthetic.csv')})`,
   );
   if (rows2 < requests.length)
     throw new Error(`day pass: only ${rows2} of ${requests.length} request rows arrived before the deadline`);

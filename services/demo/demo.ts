@@ -17,6 +17,7 @@ import { Scraper } from '../collectors/scraper.ts';
 import { exportSpans, replayingDcgmExporter } from './demo-feeds.ts';
 import { acceleratorOf, instancesFor, isDayHost } from './fleet-instances.ts';
 import { runDayPass } from './day.ts';
+import { printIssue18 } from './demo-report.ts';
 import { simulateHostComponents } from './host-components.ts';
 import { groupIntoRuns } from '../sim/agent-runs.ts';
 import { ACCELERATOR_PROFILES } from '../sim/hardware.ts';
@@ -319,8 +320,11 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
       ],
     ),
   );
+  // The main pass starts at t0; the day pass covers the 24 h before it.
+  const ranges = { main: { fromMs: t0 }, day: { fromMs: day.fromMs, toMs: day.toMs } };
+  await printIssue18((sql) => q<Row>(sql), ranges);
   const htmlPath = join(opts.outDir, 'report.html');
-  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model')));
+  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model', ranges)));
   await reader.close();
   if (rows < requests.length) {
     throw new Error(

@@ -147,7 +147,12 @@ export function eedRows(rows: Record<string, unknown>[]): Record<string, unknown
   }));
 }
 
-export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Promise<ReportData> {
+export async function collectHtml(
+  ch: ClickHouseClient,
+  f: Filters,
+  by: Dim,
+  ranges: Parameters<typeof collectIssue18>[2] = {},
+): Promise<ReportData> {
   // Hourly points; daily when there are too many to read, per minute when too few to draw a line.
   type Point = ReportData['overTime'][number];
   const points = (rows: Point[]) => new Set(rows.map((r) => r.period_start)).size;
@@ -160,7 +165,7 @@ export async function collectHtml(ch: ClickHouseClient, f: Filters, by: Dim): Pr
     json<ReportData['tenants'][number]>(ch, topTenants(f)),
     json<Record<string, unknown>>(ch, perQueryBy(by, f)),
     json<NonNullable<ReportData['ledger']>>(ch, conservationTotals(f)),
-    collectIssue18(ch, f),
+    collectIssue18(ch, f, ranges),
   ]);
   const num = <T extends object>(rows: T[]): T[] =>
     rows.map(

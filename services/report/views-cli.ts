@@ -63,17 +63,28 @@ const numeric = <T>(rows: Record<string, unknown>[]): T[] =>
     ),
   ) as T[];
 
-export async function collectIssue18(ch: ClickHouseClient, f: Filters): Promise<Issue18Data> {
+/**
+ * The HTML report's issue-18 data. `ranges` narrows the hardware, length and run views (`main`)
+ * and the hour-of-day view (`day`) further, as the demo does for its two passes; the
+ * counterfactual always uses `f`.
+ */
+export async function collectIssue18(
+  ch: ClickHouseClient,
+  f: Filters,
+  ranges: { main?: Filters; day?: Filters } = {},
+): Promise<Issue18Data> {
+  const main = { ...f, ...ranges.main };
+  const day = { ...f, ...ranges.day };
   const q = async <T>(sql: string): Promise<T[]> =>
     numeric<T>(await (await ch.query({ query: sql, format: 'JSONEachRow' })).json<Record<string, unknown>>());
   const [perRun, agents, runs, hardware, hours, lengths, scatter, cleaner] = await Promise.all([
-    q<Issue18Data['callsPerRun'][number]>(callsPerRun(f)),
-    q<Record<string, unknown>>(agentSummary(f)),
-    q<Record<string, unknown>>(agentRuns(f, 10)),
-    q<Issue18Data['hardware'][number]>(hardwareByModel(f)),
-    q<Issue18Data['hours'][number]>(hourOfDayByZone(f)),
-    q<Record<string, unknown>>(energyByLength(f)),
-    q<Issue18Data['scatter'][number]>(whVsTokens(f)),
+    q<Issue18Data['callsPerRun'][number]>(callsPerRun(main)),
+    q<Record<string, unknown>>(agentSummary(main)),
+    q<Record<string, unknown>>(agentRuns(main, 10)),
+    q<Issue18Data['hardware'][number]>(hardwareByModel(main)),
+    q<Issue18Data['hours'][number]>(hourOfDayByZone(day)),
+    q<Record<string, unknown>>(energyByLength(main)),
+    q<Issue18Data['scatter'][number]>(whVsTokens(main)),
     q<Record<string, unknown>>(cleanerSummary(f)),
   ]);
   // The run table: the columns a reader scans; trace ids shortened to their first 12 characters.
