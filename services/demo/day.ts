@@ -33,6 +33,7 @@ export interface DayPassDeps {
   fleet: Fleet;
   kafka: Kafka;
   writer: ClickHouseClient;
+  /** Closed when the pass ends. */
   reader: ClickHouseClient;
   log: Logger;
   metrics: Registry;
@@ -155,6 +156,7 @@ export async function runDayPass(
     await new Promise((r) => setTimeout(r, 1000));
   }
   await joiner.stop();
+  await d.reader.close();
   d.say(
     `day pass in ${((Date.now() - started) / 1000).toFixed(1)} s: ${rows2}/${requests.length} requests on ${hosts.length} hosts over 24 h of event time (${new Date(fromMs).toISOString()} to ${new Date(toMs).toISOString()}), one-minute windows, SYNTHETIC hourly grid intensity (${join(d.outDir, 'grid-day-synthetic.csv')})`,
   );

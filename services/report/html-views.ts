@@ -83,14 +83,19 @@ function yAxis(yMax: number, label: string, height = H): string {
   return `${ticks.join('')}<text x="16" y="${mid}" transform="rotate(-90 16 ${mid})" text-anchor="middle">${esc(label)}</text>`;
 }
 
-function legend(names: string[]): string {
+/** Legend entries in the right margin; long names are shortened (the full name is the tooltip). */
+function legend(names: string[], right = M.r): string {
+  const max = Math.floor((right - 40) / 6.2);
   return names
     .map(
       (n, i) =>
-        `<rect x="${W - M.r + 14}" y="${M.t + i * 18}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/><text x="${W - M.r + 32}" y="${M.t + i * 18 + 10}">${esc(n)}</text>`,
+        `<rect x="${W - right + 14}" y="${M.t + i * 18}" width="12" height="12" fill="${PALETTE[i % PALETTE.length]}"/><text x="${W - right + 32}" y="${M.t + i * 18 + 10}"><title>${esc(n)}</title>${esc(n.length > max ? n.slice(0, max - 1) + '…' : n)}</text>`,
     )
     .join('');
 }
+
+/** "nvidia-h100-sxm5-80gb" -> "h100-sxm5-80gb": the vendor prefix is implied by the part. */
+const shortAcc = (a: string) => a.replace(/^(nvidia|amd|intel)-/, '');
 
 /** Bars of runs by number of calls per run. */
 export function callsPerRunChart(data: Issue18Data['callsPerRun']): string {
@@ -190,7 +195,9 @@ export function hourOfDayChart(data: Issue18Data['hours']): string {
 export function whVsTokensChart(data: Issue18Data['scatter']): string {
   const pts = data.filter((d) => d.tokens > 0 && d.wh > 0);
   if (pts.length === 0) return empty('request rows');
-  const series = [...new Set(pts.map((d) => `${d.model} · ${d.accelerator}`))].sort();
+  const label = (d: { model: string; accelerator: string }) => `${d.model} · ${shortAcc(d.accelerator)}`;
+  const series = [...new Set(pts.map(label))].sort();
+  const R = 300;
   const lx = (v: number) => Math.log10(v);
   const [x0, x1] = [
     Math.floor(lx(Math.min(...pts.map((d) => d.tokens)))),
@@ -200,25 +207,25 @@ export function whVsTokensChart(data: Issue18Data['scatter']): string {
     Math.floor(lx(Math.min(...pts.map((d) => d.wh)))),
     Math.ceil(lx(Math.max(...pts.map((d) => d.wh)))),
   ];
-  const x = (v: number) => M.l + ((W - M.l - M.r) * (lx(v) - x0)) / Math.max(1, x1 - x0);
+  const x = (v: number) => M.l + ((W - M.l - R) * (lx(v) - x0)) / Math.max(1, x1 - x0);
   const y = (v: number) => M.t + (H - M.t - M.b) * (1 - (lx(v) - y0) / Math.max(1, y1 - y0));
   const grid: string[] = [];
   for (let e = y0; e <= y1; e++)
     grid.push(
-      `<line x1="${M.l}" x2="${W - M.r}" y1="${y(10 ** e)}" y2="${y(10 ** e)}" class="grid"/><text x="${M.l - 6}" y="${y(10 ** e) + 4}" text-anchor="end">${fmt(10 ** e)}</text>`,
+      `<line x1="${M.l}" x2="${W - R}" y1="${y(10 ** e)}" y2="${y(10 ** e)}" class="grid"/><text x="${M.l - 6}" y="${y(10 ** e) + 4}" text-anchor="end">${fmt(10 ** e)}</text>`,
     );
   for (let e = x0; e <= x1; e++)
     grid.push(`<text x="${x(10 ** e)}" y="${H - M.b + 18}" text-anchor="middle">${fmt(10 ** e)}</text>`);
   const dots = pts.map((d) => {
-    const c = PALETTE[series.indexOf(`${d.model} · ${d.accelerator}`) % PALETTE.length];
+    const c = PALETTE[series.indexOf(label(d)) % PALETTE.length];
     return `<circle cx="${x(d.tokens).toFixed(1)}" cy="${y(d.wh).toFixed(1)}" r="2.2" fill="${c}" fill-opacity="0.55"><title>${esc(d.model)} on ${esc(d.accelerator)}: ${d.tokens} tokens, ${fmt(d.wh)} Wh</title></circle>`;
   });
   const mid = M.t + (H - M.t - M.b) / 2;
   return svg(
     grid.join('') +
       dots.join('') +
-      `<text x="16" y="${mid}" transform="rotate(-90 16 ${mid})" text-anchor="middle">Wh per request (log)</text><text x="${(M.l + W - M.r) / 2}" y="${H - 10}" text-anchor="middle">prompt + completion tokens (log)</text>` +
-      legend(series),
+      `<text x="16" y="${mid}" transform="rotate(-90 16 ${mid})" text-anchor="middle">Wh per request (log)</text><text x="${(M.l + W - R) / 2}" y="${H - 10}" text-anchor="middle">prompt + completion tokens (log)</text>` +
+      legend(series, R),
     'Wh against tokens per model and accelerator',
   );
 }
@@ -237,6 +244,28 @@ function table(rows: Record<string, unknown>[]): string {
     .join('')}</tbody></table>`;
 }
 
+/** Per model: Wh per query by prompt bucket (rows) and completion bucket (columns), with counts. */
+export function lengthPivots(rows: Record<string, unknown>[]): string {
+  if (rows.length === 0) return empty('request rows');
+  const models = [...new Set(rows.map((r) => String(r.model)))].sort();
+  return models
+    .map((m) => {
+      const mine = rows.filter((r) => r.model === m);
+      const pb = [...new Set(mine.map((r) => Number(r.prompt_bucket)))].sort((a, b) => a - b);
+      const cb = [...new Set(mine.map((r) => Number(r.completion_bucket)))].sort((a, b) => a - b);
+      const cell = (p: number, c: number) => {
+        const r = mine.find((x) => Number(x.prompt_bucket) === p && Number(x.completion_bucket) === c);
+        return r
+          ? `<td class="num" title="p10–p90 ${fmt(Number(r.wh_per_query_p10))}–${fmt(Number(r.wh_per_query_p90))} Wh">${fmt(Number(r.wh_per_query))} <span class="n">(${String(r.queries)})</span></td>`
+          : '<td></td>';
+      };
+      return `<h3>${esc(m)}: Wh per query (queries) by prompt tokens (rows) and completion tokens (columns), bucket lower bounds</h3><table class="wide"><thead><tr><th>prompt \\ completion</th>${cb.map((c) => `<th>${c}+</th>`).join('')}</tr></thead><tbody>${pb
+        .map((p) => `<tr><th>${p}+</th>${cb.map((c) => cell(p, c)).join('')}</tr>`)
+        .join('')}</tbody></table>`;
+    })
+    .join('');
+}
+
 export function issue18Sections(d: Issue18Data): string {
   return `
 <h2>Agent runs: calls per run</h2>${callsPerRunChart(d.callsPerRun)}
@@ -247,7 +276,7 @@ export function issue18Sections(d: Issue18Data): string {
 ${table(d.hardware)}
 <h2>gCO2e per query by hour of day (UTC) and grid zone</h2>${hourOfDayChart(d.hours)}
 <h2>Query complexity: Wh against tokens, per model and accelerator</h2>${whVsTokensChart(d.scatter)}
-<h3>Energy per query by prompt and completion length (token buckets, lower bounds)</h3>${table(d.lengths)}
+${lengthPivots(d.lengths)}
 <h2>Where and when it would have been cleaner — a counterfactual, not a measurement</h2>
 <p class="meta">Each model's measured energy per query, priced with the intensity every zone had at every hour of day in this data, beside what its queries actually emitted.</p>
 ${table(d.cleaner)}`;

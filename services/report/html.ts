@@ -202,7 +202,7 @@ export function renderHtml(d: ReportData): string {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:1280px;padding:0 16px;color:#222}
-svg.wide{width:100%;height:auto;display:block}table.wide{width:100%}h3{font-size:15px;margin-top:18px}
+svg.wide{width:100%;height:auto;display:block}span.n{color:#888;font-size:11px}table.wide{width:100%}h3{font-size:15px;margin-top:18px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 .chart text{font-size:11px;fill:#333}.chart .grid{stroke:#e4e4e4}
 table{border-collapse:collapse;font-size:12px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}
