@@ -45,7 +45,7 @@ function pivot(
   process.stdout.write(`\n${title}\n`);
   process.stdout.write(
     table(
-      [rowKey, ...ck],
+      [`${rowKey} \\ ${colKey}`, ...ck],
       rk.map((a) => [String(a), ...ck.map((b) => n(cell(a, b)?.[value], digits))]),
     ),
   );
@@ -108,16 +108,14 @@ export async function printIssue18(q: Query, ranges: { main: Filters; day: Filte
   for (const model of [...new Set(lengths.map((r) => String(r.model)))].sort())
     pivot(
       `Wh per query of ${model} by prompt tokens (rows, bucket lower bound) and completion tokens (columns)`,
-      lengths
-        .filter((r) => r.model === model)
-        .map((r) => ({ ...r, completion_bucket: String(r.completion_bucket).padStart(5, '0') })),
+      lengths.filter((r) => r.model === model),
       'prompt_bucket',
       'completion_bucket',
       'wh_per_query',
       3,
     );
   print(
-    "COUNTERFACTUAL, not a measurement: each model's measured Wh/query priced with every zone's intensity at every hour of day",
+    "COUNTERFACTUAL, not a measurement: each model's measured Wh/query (both passes) priced with every zone's intensity at every hour of day",
     [
       ['model', 'model'],
       ['wh_per_query', 'Wh/query', 3],
