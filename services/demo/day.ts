@@ -3,7 +3,9 @@
 // request rate for the 24 hours before the main pass, priced with SYNTHETIC hourly intensity series
 // (data/grid-diurnal-synthetic.json). A second joiner with one-minute windows takes it: 4 hosts x
 // 1,440 windows instead of 4 x 86,400 at the main pass's one-second windows, which keeps the pass
-// to a few seconds. Records go straight to Kafka, as the chaos scenarios and the bench send them.
+// to a few seconds. The day hosts report GPU power only (no RAPL or BMC), so their rows hold
+// accelerator energy and the facility overhead. Records go straight to Kafka, as the chaos
+// scenarios and the bench send them.
 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
