@@ -21,6 +21,7 @@ import {
 } from '../services/report/queries.ts';
 import { rollupInsert } from '../services/rollup/queries.ts';
 import { dashboard, dashboardSql } from './support/grafana.ts';
+import { checkViews, VIEW_INSERTS, viewQueries } from './support/views-fixture.ts';
 
 // The Python side only executes what it is given, in one session, and reports each error.
 const RUNNER = `
@@ -114,7 +115,16 @@ test(
       'CREATE TABLE IF NOT EXISTS schema_migrations (name String, checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name',
       `INSERT INTO schema_migrations (name, checksum) VALUES (${quote('001_x.sql')}, ${quote('abc')})`,
       'SELECT name, checksum FROM schema_migrations',
+      // The issue-18 views and their report queries, in a database of their own (test/views.test.ts
+      // runs the same checks on 18.16).
+      'CREATE DATABASE IF NOT EXISTS js_views',
+      'USE js_views',
+      ...listMigrations().flatMap((m) => statements(m.sql)),
+      ...VIEW_INSERTS,
     ];
+    const viewNames = Object.keys(viewQueries());
+    const firstView = queries.length;
+    queries.push(...Object.values(viewQueries()));
     const tenantQuery = queries.findIndex(
       (q) => q.includes('DROP TABLE request_energy; --') && q.includes('GROUP BY tenant'),
     );
@@ -159,5 +169,11 @@ test(
     const [pq] = view('SELECT * FROM v_per_query_daily');
     assert.equal(Number(pq!.queries), 1);
     assert.equal(Number(pq!.wh_per_query), 3.15 / 3600);
+    checkViews((name) =>
+      results[firstView + viewNames.indexOf(name)]!.rows!.trim()
+        .split('\n')
+        .filter((l) => l.length > 0)
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    );
   },
 );

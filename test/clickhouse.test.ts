@@ -31,6 +31,8 @@ test('migrations apply once and are a no-op the second time', async () => {
     '003_request_totals_view.sql',
     '004_rollup.sql',
     '005_views.sql',
+    '006_agent_runs_hardware.sql',
+    '007_views.sql',
   ]);
   assert.deepEqual(await migrate(config.clickhouse), []);
 });

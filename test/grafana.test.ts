@@ -59,6 +59,9 @@ test('every ClickHouse panel runs on 18.16 as the reader and returns data', asyn
         model: i % 2 ? 'm1' : 'm2',
         t_start_ms: t0 + i * 600_000,
         t_end_ms: t0 + i * 600_000 + 1000,
+        // Four agent runs of three calls, for the agent-run panels.
+        trace_id: `run-${i % 4}`,
+        agent_name: 'planner',
       })),
     });
     await writer.insert({
@@ -102,7 +105,7 @@ test('every ClickHouse panel runs on 18.16 as the reader and returns data', asyn
       region: ['eu-west'],
       model: ['m1', 'm2'],
     });
-    assert.equal(panels.length, 6);
+    assert.equal(panels.length, 12);
     for (const p of panels) {
       const rows = await (await reader.query({ query: p.sql, format: 'JSONEachRow' })).json();
       assert.ok(rows.length > 0, `panel "${p.title}" returned no rows`);

@@ -3,7 +3,7 @@
 // Chromium without console errors (a screenshot is kept in test-artifacts/ for a human to look at).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,6 +85,10 @@ before(async () => {
       flags: [],
       version: 1,
       method_version: 'jsm-test',
+      // The first 60 calls are 15 agent runs of 4 calls, alternating between the two hosts.
+      trace_id: i < 60 ? `run-${Math.floor(i / 4)}` : '',
+      conversation_id: i < 60 ? `conv-${Math.floor(i / 8)}` : '',
+      agent_name: i < 60 ? 'planner' : '',
     });
   }
   await writer.insert({ table: 'request_energy', values: rows, format: 'JSONEachRow' });
@@ -120,6 +124,27 @@ before(async () => {
     metrics: new Registry(),
     settings: config.rollup,
   }).recompute(t0, t0 + 7 * 3_600_000);
+  // After the rollup: its host_info rows come from the test fleet (all H100); these are newer.
+  await writer.insert({
+    table: 'host_info',
+    values: [
+      {
+        host: 'host-a',
+        facility: 't-par',
+        accelerator: 'nvidia-h100-sxm5-80gb',
+        gpu_count: 8,
+        version: Date.now() + 1,
+      },
+      {
+        host: 'host-c',
+        facility: 't-iad',
+        accelerator: 'nvidia-a100-sxm4-80gb',
+        gpu_count: 8,
+        version: Date.now() + 1,
+      },
+    ],
+    format: 'JSONEachRow',
+  });
 });
 
 after(async () => {
@@ -159,6 +184,44 @@ test('every view answers, as a table, CSV and JSON', async () => {
   );
 });
 
+test('the agent-run, hardware, hour-of-day, length and counterfactual views answer with the rows’ figures', async () => {
+  const json = async (...args: string[]) => {
+    const r = await cli('--format', 'json', ...args);
+    assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+    return JSON.parse(r.stdout) as Record<string, unknown>[];
+  };
+  const perRun = await json('--view', 'calls-per-run');
+  assert.deepEqual(
+    perRun.map((r) => [Number(r.calls), Number(r.runs)]),
+    [[4, 15]], // untraced calls are in no run
+  );
+  const [run] = await json('--view', 'agent-runs');
+  assert.deepEqual(run!.hosts, ['host-a', 'host-c']); // a run's calls on both hosts, summed
+  assert.equal(run!.agent_name, 'planner');
+  assert.equal((await json('--view', 'conversations')).length, 8);
+  const hw = await json('--view', 'hardware', '--model', 'llama-70b');
+  assert.deepEqual(
+    hw.map((r) => [r.accelerator, Number(r.queries)]),
+    [
+      ['nvidia-a100-sxm4-80gb', 40],
+      ['nvidia-h100-sxm5-80gb', 40],
+    ],
+  );
+  // Six hours from 06:00 UTC, two zones: 12 (zone, hour) rows.
+  assert.equal((await json('--view', 'hour-of-day')).length, 12);
+  assert.ok((await json('--view', 'length')).length > 0);
+  const cleaner = await json('--view', 'cleaner');
+  assert.deepEqual(
+    cleaner.map((r) => [r.model, r.cleanest_zone, r.dirtiest_zone]),
+    [
+      ['llama-70b', 'FR', 'US'],
+      ['llama-8b', 'FR', 'US'],
+      ['mixtral', 'FR', 'US'],
+    ],
+  );
+  assert.equal((await json('--view', 'cleaner-detail')).length, 3 * 12);
+});
+
 test('hostile filter values: matched literally or refused with a clear error, never executed', async () => {
   const exact = await cli('--by', 'tenant', '--tenant', HOSTILE_TENANT, '--format', 'json');
   assert.equal(exact.code, 0, exact.stderr);
@@ -195,6 +258,7 @@ test('the HTML report renders every chart with data in headless Chromium, withou
   const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p));
   assert.ok(chromium, 'Debian’s chromium is missing: scripts/test.sh installs it (apt-get install chromium)');
   const dir = mkdtempSync(join(tmpdir(), 'report-'));
+  mkdirSync(ARTIFACTS, { recursive: true });
   const file = join(dir, 'report.html');
   const r = await cli('--html', file, '--by', 'model');
   assert.equal(r.code, 0, r.stderr);
@@ -217,7 +281,7 @@ test('the HTML report renders every chart with data in headless Chromium, withou
     ],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 1400 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1400 } });
     const errors: string[] = [];
     page.on('console', (m) => {
       if (m.type() === 'error') errors.push(m.text());
@@ -231,6 +295,7 @@ test('the HTML report renders every chart with data in headless Chromium, withou
     const heights = await Promise.all(
       (await page.locator('rect.segment').all()).map(async (l) => Number(await l.getAttribute('height'))),
     );
+    writeFileSync(join(ARTIFACTS, 'report-under-test.html'), html);
     const counts = {
       charts: await count('svg.chart'),
       lines: await count('path.series'),
@@ -247,7 +312,10 @@ test('the HTML report renders every chart with data in headless Chromium, withou
         bars: counts.bars,
         scripts: counts.alerts,
       },
-      { charts: 4, lines: 2, boxes: 3, bars: 4, scripts: 0 },
+      // 4 charts of the per-query report + calls per run, hardware (2), hour of day, Wh vs tokens;
+      // lines: 2 regions over time + 2 zones by hour of day; bars: 4 tenants + 1 calls-per-run bar +
+      // 2 hardware charts x 3 models x 2 accelerators.
+      { charts: 9, lines: 4, boxes: 3, bars: 4 + 1 + 12, scripts: 0 },
     );
     assert.ok(counts.segments >= 12, `stacked segments: ${counts.segments}`);
     // Bars really have extent on screen (the chart is not an empty frame).

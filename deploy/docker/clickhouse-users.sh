@@ -13,6 +13,7 @@ GRANT INSERT ON joulestream.request_energy TO joulestream_writer;
 GRANT INSERT ON joulestream.host_ledger TO joulestream_writer;
 GRANT INSERT ON joulestream.rollup TO joulestream_writer;
 GRANT INSERT ON joulestream.facility_info TO joulestream_writer;
+GRANT INSERT ON joulestream.host_info TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_reader;
 SQL

@@ -82,3 +82,21 @@ test('heartbeat v1 data (no source) reads as v2 with an empty source: it vouches
   assert.equal(d.kind, 'heartbeat');
   assert.deepEqual({ ...d.value }, { host: 'h', stream: 'power', tMs: 42, source: '' });
 });
+
+test('request-log v3 carries the agent-run fields; v1/v2 data reads without them, v2 readers skip them', () => {
+  const run: RequestLog = {
+    ...r,
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    conversationId: 'c1',
+    agentName: 'a',
+  };
+  const v3 = new AvroCodec(3);
+  const bytes = v3.encode('request', run);
+  assert.deepEqual(v3.decode(bytes), { kind: 'request', value: run });
+  assert.deepEqual(v3.decode(new AvroCodec(2).encode('request', r)), { kind: 'request', value: r });
+  const asV2 = v3.decodeAs(bytes, 'request-log.v2.avsc') as Record<string, unknown>;
+  assert.equal(asV2.tFirstTokenMs, r.tFirstTokenMs);
+  assert.equal('traceId' in asV2, false);
+  // A v3 record without the run fields writes nulls and reads back as it was written.
+  assert.deepEqual(v3.decode(v3.encode('request', r)), { kind: 'request', value: r });
+});

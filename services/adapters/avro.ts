@@ -107,10 +107,11 @@ export class AvroCodec {
   private readonly current = new Map<RecordKind, Schema>();
   private readonly resolvers = new Map<string, avro.Resolver | null>();
 
-  constructor(writeRequestVersion: 1 | 2 = 2) {
+  constructor(writeRequestVersion: 1 | 2 | 3 = 3) {
     const all = [
       load('request', 'request-log.v1.avsc'),
       load('request', 'request-log.v2.avsc'),
+      load('request', 'request-log.v3.avsc'),
       load('power', 'power-sample.avsc'),
       load('heartbeat', 'heartbeat.v1.avsc'),
       load('heartbeat', 'heartbeat.v2.avsc'),
@@ -119,10 +120,10 @@ export class AvroCodec {
     ];
     for (const s of all) this.byFingerprint.set(s.fingerprint.toString('hex'), s);
     this.current.set('request', all[writeRequestVersion - 1]!);
-    this.current.set('power', all[2]!);
-    this.current.set('heartbeat', all[4]!);
-    this.current.set('deadletter', all[5]!);
-    this.current.set('grid', all[6]!);
+    this.current.set('power', all[3]!);
+    this.current.set('heartbeat', all[5]!);
+    this.current.set('deadletter', all[6]!);
+    this.current.set('grid', all[7]!);
   }
 
   schemaFor(kind: RecordKind): Schema {
@@ -170,8 +171,21 @@ export class AvroCodec {
       );
     }
     if (writer.kind === 'request') {
-      const v = value as Omit<RequestLog, 'tFirstTokenMs'> & { tFirstTokenMs?: number | null };
-      return { kind: 'request', value: { ...v, tFirstTokenMs: v.tFirstTokenMs ?? null } };
+      // Older writers lack the v2/v3 fields: tFirstTokenMs reads as null; the run fields (v3),
+      // optional in RequestLog, are left out when null so a record reads back as it was written.
+      const { traceId, conversationId, agentName, ...v } = value as Omit<RequestLog, 'tFirstTokenMs'> & {
+        tFirstTokenMs?: number | null;
+      };
+      return {
+        kind: 'request',
+        value: {
+          ...v,
+          tFirstTokenMs: v.tFirstTokenMs ?? null,
+          ...(traceId != null ? { traceId } : {}),
+          ...(conversationId != null ? { conversationId } : {}),
+          ...(agentName != null ? { agentName } : {}),
+        },
+      };
     }
     return { kind: writer.kind, value } as Decoded;
   }

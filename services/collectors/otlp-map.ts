@@ -21,6 +21,8 @@ export interface OtlpSpan {
   traceId?: string;
   spanId?: string;
   name?: string;
+  /** SpanKind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer (or its enum name). */
+  kind?: number | string;
   startTimeUnixNano?: string | number;
   endTimeUnixNano?: string | number;
   attributes?: OtlpKeyValue[];
@@ -40,6 +42,8 @@ export interface MappedSpans {
   requests: RequestLog[];
   /** Spans without GenAI attributes: not inference requests, ignored and counted. */
   ignored: number;
+  /** GenAI spans that are not the serving engine's (the application's client and agent spans): counted, not requests. */
+  nonServing: NonServingCounts;
   rejected: { reason: string; message: string; span: string }[];
 }
 
@@ -108,7 +112,13 @@ const GENAI = [
 ];
 
 export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans {
-  const out: MappedSpans = { requests: [], ignored: 0, rejected: [] };
+  const out: MappedSpans = {
+    requests: [],
+    ignored: 0,
+    nonServing: { client: 0, agent: 0, internal: 0 },
+    rejected: [],
+  };
+  const runs = runContexts(req);
   for (const rs of objects(req.resourceSpans)) {
     const res = attrs(rs.resource?.attributes);
     const instanceId = str(res, 'service.instance.id');
@@ -118,8 +128,13 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
     for (const ss of objects(rs.scopeSpans)) {
       for (const sp of objects(ss.spans)) {
         const a = attrs(sp.attributes);
-        if (!GENAI.some((k) => a.has(k))) {
+        const role = spanRole(sp, a);
+        if (role === null) {
           out.ignored++;
+          continue;
+        }
+        if (role !== 'request') {
+          out.nonServing[role]++;
           continue;
         }
         const label = `${sp.traceId ?? ''}/${sp.spanId ?? ''}`;
@@ -173,9 +188,121 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
           tFirstTokenMs: ft !== null && ft >= tStart && ft <= tEnd ? ft : null,
           promptTokens,
           completionTokens,
+          ...runFields(sp, a, runs),
         });
       }
     }
   }
   return out;
+}
+
+// Agent runs. An OpenTelemetry collector in front of the receiver forwards everything a stack
+// exports: besides the engines' SERVER spans, the agent application's `invoke_agent` span and a
+// CLIENT `chat` span per call, which carry the same gen_ai.usage.* and gen_ai.response.model. Taking
+// those as requests counted every call twice, on the application's host (issue 18: 18 calls became
+// 36 requests). Only the serving side is a request; the others share its trace and name the run.
+
+export interface NonServingCounts {
+  /** CLIENT (and PRODUCER/CONSUMER) spans of GenAI calls: the application's copy of a call. */
+  client: number;
+  /** invoke_agent / create_agent / execute_tool spans: the agent's own work. */
+  agent: number;
+  /** INTERNAL GenAI spans (frameworks, SDK wrappers): not where a GPU served the call. */
+  internal: number;
+}
+
+const AGENT_OPERATIONS = new Set(['invoke_agent', 'create_agent', 'execute_tool']);
+const HAS_GENAI = (a: Map<string, OtlpAnyValue>) =>
+  GENAI.some((k) => a.has(k)) || a.has('gen_ai.operation.name');
+
+/** SpanKind as a name, from the enum number (OTLP/protobuf, OTLP/JSON) or its name. */
+export function spanKindOf(kind: number | string | undefined): string {
+  const names = ['unspecified', 'internal', 'server', 'client', 'producer', 'consumer'];
+  if (typeof kind === 'number') return names[kind] ?? 'unspecified';
+  if (typeof kind === 'string') {
+    const k = kind.replace(/^SPAN_KIND_/i, '').toLowerCase();
+    return names.includes(k)
+      ? k
+      : /^\d+$/.test(kind)
+        ? (names[Number(kind)] ?? 'unspecified')
+        : 'unspecified';
+  }
+  return 'unspecified';
+}
+
+/**
+ * What a span records: a served request (SERVER, or no kind as engines that predate span kinds
+ * export), the agent's work (its operation name), an application-side copy (CLIENT and the other
+ * kinds), or null when it is not a GenAI span at all.
+ */
+export function spanRole(
+  sp: OtlpSpan,
+  a: Map<string, OtlpAnyValue>,
+): 'request' | keyof NonServingCounts | null {
+  const op = str(a, 'gen_ai.operation.name');
+  const agentByName = /^(invoke_agent|create_agent|execute_tool)(\s|$)/.test(sp.name ?? '');
+  if ((op !== null && AGENT_OPERATIONS.has(op)) || agentByName) return 'agent';
+  if (!HAS_GENAI(a)) return null;
+  const kind = spanKindOf(sp.kind);
+  if (kind === 'server' || kind === 'unspecified') {
+    // A span named for an operation but without any serving attribute (no request id, no usage)
+    // is an application's span exported without a kind: not a request either.
+    return GENAI.some((k) => a.has(k)) ? 'request' : 'internal';
+  }
+  return kind === 'internal' ? 'internal' : 'client';
+}
+
+interface RunContext {
+  conversationId: string | null;
+  agentName: string | null;
+}
+
+const CONVERSATION_KEYS = ['gen_ai.conversation.id', 'session.id', 'joulestream.conversation_id'];
+const AGENT_KEYS = ['gen_ai.agent.name', 'joulestream.agent_name'];
+
+/** A trace id that names a trace: OTLP sends all zeros (or nothing) when there is none. */
+const traceIdOf = (sp: OtlpSpan): string | null =>
+  sp.traceId && !/^0*$/.test(sp.traceId) ? sp.traceId.toLowerCase() : null;
+
+/**
+ * Conversation id and agent name per trace, from every span of the export that carries them (the
+ * agent and client spans usually do; the engine's span usually does not). Only what arrives in the
+ * same export can enrich a request: a run's context that arrives later is not joined back.
+ */
+export function runContexts(req: OtlpRequest): Map<string, RunContext> {
+  const out = new Map<string, RunContext>();
+  for (const rs of objects(req.resourceSpans))
+    for (const ss of objects(rs.scopeSpans))
+      for (const sp of objects(ss.spans)) {
+        const id = traceIdOf(sp);
+        if (!id) continue;
+        const a = attrs(sp.attributes);
+        const conversationId = str(a, ...CONVERSATION_KEYS);
+        const agentName = str(a, ...AGENT_KEYS);
+        if (conversationId === null && agentName === null) continue;
+        const prior = out.get(id) ?? { conversationId: null, agentName: null };
+        out.set(id, {
+          conversationId: prior.conversationId ?? conversationId,
+          agentName: prior.agentName ?? agentName,
+        });
+      }
+  return out;
+}
+
+/** The run fields of a request: its own attributes first, then what its trace's other spans say. */
+function runFields(
+  sp: OtlpSpan,
+  a: Map<string, OtlpAnyValue>,
+  runs: ReadonlyMap<string, RunContext>,
+): Pick<RequestLog, 'traceId' | 'conversationId' | 'agentName'> {
+  const traceId = traceIdOf(sp);
+  if (traceId === null) return {};
+  const ctx = runs.get(traceId);
+  const conversationId = str(a, ...CONVERSATION_KEYS) ?? ctx?.conversationId ?? null;
+  const agentName = str(a, ...AGENT_KEYS) ?? ctx?.agentName ?? null;
+  return {
+    traceId,
+    ...(conversationId !== null ? { conversationId: conversationId.slice(0, 256) } : {}),
+    ...(agentName !== null ? { agentName: agentName.slice(0, 256) } : {}),
+  };
 }

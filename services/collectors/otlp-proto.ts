@@ -39,6 +39,7 @@ interface PbSpan {
   traceId: Uint8Array;
   spanId: Uint8Array;
   name: string;
+  kind?: number;
   startTimeUnixNano: protobuf.Long | number;
   endTimeUnixNano: protobuf.Long | number;
   attributes?: PbKeyValue[];
@@ -69,6 +70,7 @@ const KEEP: Record<string, readonly string[]> = {
     'traceId',
     'spanId',
     'name',
+    'kind',
     'startTimeUnixNano',
     'endTimeUnixNano',
     'attributes',
@@ -187,6 +189,8 @@ function span(s: PbSpan): OtlpSpan {
     endTimeUnixNano: decimal(s.endTimeUnixNano),
     attributes: keyValues(s.attributes),
   };
+  // SpanKind tells a serving engine's SERVER span from the agent application's CLIENT copy of it.
+  if (s.kind) out.kind = s.kind;
   if (s.status) out.status = { code: s.status.code, message: s.status.message };
   return out;
 }

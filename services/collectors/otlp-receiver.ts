@@ -149,6 +149,8 @@ export class OtlpReceiver {
         for (const [host, t] of newest) this.m.delay.set(received - t, { host });
         this.m.spans.inc({ outcome: 'request' }, mapped.requests.length);
         this.m.spans.inc({ outcome: 'ignored' }, mapped.ignored);
+        for (const role of ['client', 'agent', 'internal'] as const)
+          this.m.spans.inc({ outcome: role }, mapped.nonServing[role]);
         this.m.spans.inc({ outcome: 'rejected' }, mapped.rejected.length);
         await this.publish(mapped);
         reply(

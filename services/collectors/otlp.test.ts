@@ -26,6 +26,7 @@ test('vLLM and SGLang spans map to request logs; queue time is not GPU time', ()
     tFirstTokenMs: 1_700_000_000_500, // arrival + TTFT
     promptTokens: 1187,
     completionTokens: 139,
+    traceId: '5b8efff798038103d269b633813fc60c', // groups the calls of one agent run
   });
   const aborted = m.requests[1]!;
   assert.equal(aborted.status, 'error');

@@ -86,3 +86,17 @@ test('field maps rename the keys a gateway uses; unknown names are refused', () 
   const bad = parseFieldMap({ requestID: 'rid' }, 'map.yaml');
   assert.ok(!bad.ok && /unknown field requestID/.test(bad.message));
 });
+
+test('JSONL request lines may carry the agent run: trace_id, conversation_id, agent_name', () => {
+  const base = { request_id: 'q', host: 'h', start_ms: 1, end_ms: 2 };
+  const p = parseRequestLine(
+    JSON.stringify({ ...base, trace_id: 'T1', conversation_id: 'C1', agent_name: 'planner' }),
+  );
+  assert.ok(p.ok);
+  assert.equal(p.value.traceId, 'T1');
+  assert.equal(p.value.conversationId, 'C1');
+  assert.equal(p.value.agentName, 'planner');
+  const q = parseRequestLine(JSON.stringify({ ...base, trace_id: '' }));
+  assert.ok(q.ok);
+  assert.equal('traceId' in q.value, false);
+});

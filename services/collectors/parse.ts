@@ -20,6 +20,9 @@ export interface RequestFieldMap {
   tFirstTokenMs: string;
   promptTokens: string;
   completionTokens: string;
+  traceId: string;
+  conversationId: string;
+  agentName: string;
 }
 
 export const DEFAULT_FIELDS: RequestFieldMap = {
@@ -34,6 +37,9 @@ export const DEFAULT_FIELDS: RequestFieldMap = {
   tFirstTokenMs: 'first_token_ms',
   promptTokens: 'prompt_tokens',
   completionTokens: 'completion_tokens',
+  traceId: 'trace_id',
+  conversationId: 'conversation_id',
+  agentName: 'agent_name',
 };
 
 const MAX_LINE = 64 * 1024;
@@ -118,8 +124,21 @@ export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT
       tFirstTokenMs: ft,
       promptTokens: p,
       completionTokens: c,
+      ...runFieldsOf(s),
     },
   };
+}
+
+/** The agent-run fields (trace, conversation or session, agent), present only when the log has them. */
+function runFieldsOf(
+  s: (k: keyof RequestFieldMap) => string | undefined,
+): Pick<RequestLog, 'traceId' | 'conversationId' | 'agentName'> {
+  const out: Pick<RequestLog, 'traceId' | 'conversationId' | 'agentName'> = {};
+  for (const k of ['traceId', 'conversationId', 'agentName'] as const) {
+    const v = s(k);
+    if (v !== undefined && v !== '') out[k] = v.slice(0, 256);
+  }
+  return out;
 }
 
 /**

@@ -17,6 +17,12 @@ export interface RequestLog {
   tFirstTokenMs: number | null;
   promptTokens: number | null;
   completionTokens: number | null;
+  /** The distributed trace the call belongs to (one agent run or user action); absent when unknown. */
+  traceId?: string | null;
+  /** The conversation or session the run belongs to (OTel gen_ai.conversation.id); absent when unknown. */
+  conversationId?: string | null;
+  /** The agent that made the call (OTel gen_ai.agent.name); absent when unknown. */
+  agentName?: string | null;
 }
 
 interface SampleBase {

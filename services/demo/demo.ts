@@ -15,17 +15,15 @@ import { collectPowerJsonl } from '../collectors/file-collectors.ts';
 import { OtlpReceiver } from '../collectors/otlp-receiver.ts';
 import { Scraper } from '../collectors/scraper.ts';
 import { exportSpans, replayingDcgmExporter } from './demo-feeds.ts';
+import { acceleratorOf, instancesFor, isDayHost } from './fleet-instances.ts';
+import { runDayPass } from './day.ts';
+import { printIssue18 } from './demo-report.ts';
+import { simulateHostComponents } from './host-components.ts';
+import { groupIntoRuns } from '../sim/agent-runs.ts';
+import { ACCELERATOR_PROFILES } from '../sim/hardware.ts';
 import { Joiner } from '../joiner/joiner.ts';
 import { conservationTotals, perQueryBy } from '../report/queries.ts';
-import {
-  gaussian,
-  llama70bTp4,
-  llama8b,
-  rng,
-  scheduleRequests,
-  simulatePower,
-  type Instance,
-} from '../sim/fleet-sim.ts';
+import { gaussian, rng, scheduleRequests, simulatePower } from '../sim/fleet-sim.ts';
 import { parseTrace } from '../sim/trace.ts';
 import { table } from '../report/table.ts';
 import { collectHtml } from '../report/cli.ts';
@@ -41,90 +39,6 @@ export interface DemoOptions {
   database: string;
 }
 
-function instancesFor(hosts: string[]): Instance[] {
-  const out: Instance[] = [];
-  for (const host of hosts) {
-    // GPUs 0-3 serve a 70B model with tensor parallelism 4; GPUs 4-7 each serve an 8B model.
-    out.push(llama70bTp4(host, [0, 1, 2, 3]));
-    for (const g of [4, 5, 6, 7]) out.push(llama8b(host, g));
-  }
-  return out;
-}
-
-// RAPL's energy counters wrap at max_energy_range_uj; this is a common value on Xeon packages.
-const RAPL_RANGE_UJ = 262_143_328_850;
-
-/**
- * The rest of each server, as RAPL and a BMC would report it: two CPU packages and DRAM as RAPL
- * energy counters (1 Hz, microjoules, wrapping), and the whole node as a Redfish PowerControl
- * reading (1 s average every second; slower BMCs are discussed in docs/method.md). Their load follows the GPUs' (tokenisation, scheduling, KV
- * transfers); the node adds fans, NICs, NVSwitches and PSU losses. Host 0's counters start just
- * below the wrap, so every demo exercises wrap handling.
- */
-function simulateHostComponents(
-  instances: readonly Instance[],
-  perInstanceSecond: ReadonlyMap<number, Float64Array>,
-  hosts: readonly string[],
-  t0: number,
-  seconds: number,
-  noise: ReturnType<typeof rng>,
-): string[] {
-  const gpuW = new Map(hosts.map((h) => [h, new Float64Array(seconds)]));
-  instances.forEach((inst, k) => {
-    const arr = gpuW.get(inst.host)!;
-    const per = perInstanceSecond.get(k)!;
-    for (let s = 0; s < seconds; s++) arr[s]! += per[s]! * inst.gpus.length;
-  });
-  const state = hosts.map((host, hi) => ({
-    host,
-    gpu: gpuW.get(host)!,
-    counters: [
-      { role: 'cpu', device: 'package-0', idle: 95, busy: 110 },
-      { role: 'cpu', device: 'package-1', idle: 90, busy: 100 },
-      { role: 'dram', device: 'dram', idle: 42, busy: 35 },
-    ].map((c, ci) => ({
-      ...c,
-      uj: hi === 0 ? RAPL_RANGE_UJ - (ci + 1) * 20_000_000_000 : Math.floor(noise.next() * RAPL_RANGE_UJ),
-    })),
-  }));
-  // Time-major, as a collector polling every host each second would write it.
-  const lines: string[] = [];
-  for (let s = 0; s < seconds; s++) {
-    const tMs = t0 + (s + 1) * 1000;
-    for (const { host, gpu, counters } of state) {
-      const load = Math.min(1, Math.max(0, (gpu[s]! - 8 * 70) / (8 * 630)));
-      let componentsW = gpu[s]!;
-      for (const c of counters) {
-        const w = (c.idle + c.busy * load) * (1 + 0.02 * gaussian(noise));
-        componentsW += w;
-        c.uj = (c.uj + Math.round(w * 1e6)) % RAPL_RANGE_UJ;
-        lines.push(
-          JSON.stringify({
-            t_ms: tMs,
-            host,
-            role: c.role,
-            device: c.device,
-            energy_uj: c.uj,
-            max_energy_range_uj: RAPL_RANGE_UJ,
-          }),
-        );
-      }
-      const nodeW = componentsW + (420 + 180 * load) * (1 + 0.02 * gaussian(noise));
-      lines.push(
-        JSON.stringify({
-          t_ms: tMs,
-          host,
-          role: 'node',
-          device: 'bmc',
-          power_w: Math.round(nodeW),
-          averaging_ms: 1000,
-        }),
-      );
-    }
-  }
-  return lines;
-}
-
 const say = (msg: string): void => {
   process.stdout.write(`[demo] ${msg}\n`);
 };
@@ -135,7 +49,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   const logPath = join(opts.outDir, 'demo.log');
   const log = createLogger('demo', config.logLevel, pino.destination({ dest: logPath, sync: true }));
   const fleet = loadFleet(config.fleetFile, config.gridBasis);
-  const hosts = [...fleet.hosts.keys()];
+  const hosts = [...fleet.hosts.keys()].filter((h) => !isDayHost(h));
   const trace = [
     ...parseTrace(readFileSync(join(DATA, 'AzureLLMInferenceTrace_conv.csv'), 'utf8')),
     ...parseTrace(readFileSync(join(DATA, 'AzureLLMInferenceTrace_code.csv'), 'utf8')),
@@ -144,11 +58,12 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   const compress = traceSpanMs / (opts.durationS * 1000);
   // Event time ends a minute ago, so every timestamp is recent and plausible to the joiner.
   const t0 = Math.floor((Date.now() - (opts.durationS + 120) * 1000) / 1000) * 1000;
-  const instances = instancesFor(hosts);
+  const instances = instancesFor(hosts, fleet);
   const requests = scheduleRequests(trace, instances, t0, compress, opts.seed);
+  const runs = groupIntoRuns(requests, opts.seed + 7);
   const tEnd = Math.ceil(Math.max(...requests.map((r) => r.tEndMs)) / 1000) * 1000 + 2000;
   say(
-    `fleet: ${fleet.facilities.size} facilities, ${hosts.length} hosts x 8 GPUs; ${requests.length} requests from the Azure LLM trace 2023, ${compress.toFixed(1)}x time-compressed into ${opts.durationS} s`,
+    `fleet: ${fleet.facilities.size} facilities, ${hosts.length} hosts x 8 GPUs (${[...new Set(hosts.map((h) => acceleratorOf(fleet, h).id))].join(', ')}); ${requests.length} requests from the Azure LLM trace 2023, ${compress.toFixed(1)}x time-compressed into ${opts.durationS} s; ${runs} agent runs of several calls`,
   );
 
   // Power: simulated at 100 ms, reported like NVML (1 s averages, 1 Hz, ~1 % noise).
@@ -173,7 +88,15 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
       inst.gpus.forEach((g, i) => csv.push(`${ts},${inst.host},${g},${perGpu[i]!.toFixed(2)}`));
     });
   }
-  const hostPowerLines = simulateHostComponents(instances, perInstanceSecond, hosts, t0, seconds, noise);
+  const hostPowerLines = simulateHostComponents(
+    instances,
+    perInstanceSecond,
+    hosts,
+    t0,
+    seconds,
+    noise,
+    (h) => acceleratorOf(fleet, h).gpu,
+  );
   const hostPowerPath = join(opts.outDir, 'host-power.jsonl');
   writeFileSync(hostPowerPath, hostPowerLines.join('\n') + '\n');
   const powerPath = join(opts.outDir, 'power.csv');
@@ -196,6 +119,9 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
           first_token_ms: r.tFirstTokenMs,
           prompt_tokens: r.promptTokens,
           completion_tokens: r.completionTokens,
+          ...(r.traceId
+            ? { trace_id: r.traceId, conversation_id: r.conversationId, agent_name: r.agentName }
+            : {}),
         }),
       )
       .join('\n') + '\n',
@@ -229,6 +155,27 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     metrics: registry,
   });
   await joiner.start();
+  // A whole day of grid variation at a low rate, before the main pass's event time; it runs beside
+  // the main pass (its own topics, joiner and event-time range), so it adds little to the demo's time.
+  const dayPass = runDayPass({
+    config,
+    fleet,
+    kafka,
+    writer,
+    reader: createClickHouse(ch, ch.reader, opts.database),
+    log,
+    // Its own registry: the main pass's progress lines read the main joiner's counters.
+    metrics: new Registry(),
+    trace,
+    outDir: opts.outDir,
+    runId,
+    seed: opts.seed + 11,
+    beforeMs: t0,
+    requestsPerHostHour: 30,
+    say,
+  });
+  // Awaited after the main pass; marked handled now so a failure there is not reported twice.
+  dayPass.catch(() => undefined);
 
   const publisher = new Publisher(kafka);
   await publisher.connect();
@@ -248,9 +195,10 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     const ts = t0 + (s + 1) * 1000;
     const lines = ['# TYPE DCGM_FI_DEV_POWER_USAGE gauge'];
     instances.forEach((inst, k) => {
+      const modelName = ACCELERATOR_PROFILES[acceleratorOf(fleet, inst.host).id]?.dcgmName ?? 'unknown';
       for (const g of inst.gpus)
         lines.push(
-          `DCGM_FI_DEV_POWER_USAGE{gpu="${g}",device="nvidia${g}",modelName="NVIDIA H100 80GB HBM3",Hostname="${inst.host}"} ${gpuPower[k]![s]![g - inst.gpus[0]!]!.toFixed(2)} ${ts}`,
+          `DCGM_FI_DEV_POWER_USAGE{gpu="${g}",device="nvidia${g}",modelName="${modelName}",Hostname="${inst.host}"} ${gpuPower[k]![s]![g - inst.gpus[0]!]!.toFixed(2)} ${ts}`,
         );
     });
     return lines.join('\n') + '\n';
@@ -263,8 +211,12 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   });
   const [spans, scraped, hp] = await Promise.all([
     exportSpans(requests, `http://127.0.0.1:${otlp.port}/v1/traces`).then((n) => {
-      say(`OTLP receiver: ${n} spans accepted`);
-      return n;
+      const client =
+        registry.render().match(/joulestream_otlp_spans_total\{outcome="client"\} (\d+)/)?.[1] ?? 0;
+      say(
+        `OTLP receiver: ${n.requests} engine spans taken as requests; ${n.appSpans} agent-application spans sent alongside (${client} client spans counted, not requests)`,
+      );
+      return n.requests;
     }),
     (async () => {
       let n = 0;
@@ -306,7 +258,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   let rows = 0;
   for (;;) {
     const res = await reader.query({
-      query: 'SELECT count() AS n FROM request_energy FINAL',
+      query: `SELECT count() AS n FROM request_energy FINAL WHERE t_start_ms >= ${t0}`,
       format: 'JSONEachRow',
     });
     rows = Number((await res.json<{ n: string }>())[0]?.n ?? 0);
@@ -317,6 +269,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     await new Promise((r) => setTimeout(r, 2000));
   }
   await joiner.stop();
+  const day = await dayPass;
   // The rollups the scheduled service would compute, so the views and the HTML report have data.
   const rolled = await new Rollup({
     writer,
@@ -326,7 +279,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     log,
     metrics: registry,
     settings: config.rollup,
-  }).recompute(t0, tEnd + 60_000);
+  }).recompute(Math.min(t0, day.fromMs), tEnd + 60_000);
   say(`rollups: ${rolled.hours} hours and ${rolled.days} days recomputed`);
   await writer.close();
 
@@ -350,20 +303,33 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
     ['overhead_wh', 'overhead Wh', 3],
     ['embodied_g_per_query', 'embodied g', 4],
   ];
+  // The main pass starts at t0; the day pass covers the 24 h before it (shown in its own views).
+  const ranges = { main: { fromMs: t0 }, day: { fromMs: day.fromMs, toMs: day.toMs } };
   process.stdout.write(
-    '\nEnergy and emissions per query, by facility (location-based CO2e; idle shared proportionally)\n',
+    '\nEnergy and emissions per query, by facility, main pass (location-based CO2e; idle shared proportionally)\n',
   );
   process.stdout.write(
-    fmt(await q<Row>(perQueryBy('facility', {})), [['facility', 'facility'], ['zone', 'grid zone'], ...cols]),
+    fmt(await q<Row>(perQueryBy('facility', ranges.main)), [
+      ['facility', 'facility'],
+      ['zone', 'grid zone'],
+      ...cols,
+    ]),
   );
-  process.stdout.write('\nBy model\n');
-  process.stdout.write(fmt(await q<Row>(perQueryBy('model', {})), [['model', 'model'], ...cols]));
-  const [tot] = await q<Row>(conservationTotals({}));
-  process.stdout.write('\nMeasured vs attributed (IT energy, all hosts)\n');
+  process.stdout.write('\nBy model, main pass\n');
+  process.stdout.write(fmt(await q<Row>(perQueryBy('model', ranges.main)), [['model', 'model'], ...cols]));
+  const [main] = await q<Row>(conservationTotals(ranges.main));
+  const [dayTot] = await q<Row>(conservationTotals(ranges.day));
+  process.stdout.write(
+    '\nMeasured vs attributed (IT energy; the day pass is 4 lightly loaded hosts, mostly idle)\n',
+  );
   process.stdout.write(
     fmt(
-      [tot!],
       [
+        { pass: 'main', ...main! },
+        { pass: 'day', ...dayTot! },
+      ],
+      [
+        ['pass', 'pass'],
         ['measured_kwh', 'measured kWh', 4],
         ['attributed_kwh', 'attributed kWh', 4],
         ['unattributed_kwh', 'unattributed kWh', 4],
@@ -372,8 +338,12 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
       ],
     ),
   );
+  await printIssue18((sql) => q<Row>(sql), ranges);
   const htmlPath = join(opts.outDir, 'report.html');
-  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model', config.gridBasis)));
+  writeFileSync(
+    htmlPath,
+    renderHtml(await collectHtml(reader, {}, 'model', config.gridBasis, ranges)),
+  );
   await reader.close();
   if (rows < requests.length) {
     throw new Error(

@@ -11,6 +11,7 @@ import { JoulestreamError } from '../config/errors.ts';
 import type { GridBasis } from '../config/grid-factors.ts';
 import { gridBasisLabel } from './basis.ts';
 import { renderHtml, type ReportData } from './html.ts';
+import { collectIssue18, ISSUE18_VIEWS, issue18Sql } from './views-cli.ts';
 import {
   boundaryBreakdown,
   co2eByMinute,
@@ -50,6 +51,7 @@ const VIEWS = [
   'ledger',
   'sci',
   'eed',
+  ...ISSUE18_VIEWS,
 ] as const;
 type View = (typeof VIEWS)[number];
 type Dim = 'facility' | 'model' | 'region' | 'tenant';
@@ -103,6 +105,8 @@ export function sqlFor(view: View, by: Dim, f: Filters): string {
       return ledgerHourly(f);
     case 'sci':
       return sciByModel(f);
+    default:
+      return issue18Sql(view, f);
   }
 }
 
@@ -152,6 +156,7 @@ export async function collectHtml(
   f: Filters,
   by: Dim,
   gridBasis: GridBasis | null = null,
+  ranges: Parameters<typeof collectIssue18>[2] = {},
 ): Promise<ReportData> {
   // Hourly points; daily when there are too many to read, per minute when too few to draw a line.
   type Point = ReportData['overTime'][number];
@@ -159,12 +164,16 @@ export async function collectHtml(
   let overTimeRows = await json<Point>(ch, co2eOverTime(f, 'hour'));
   if (points(overTimeRows) > 96) overTimeRows = await json<Point>(ch, co2eOverTime(f, 'day'));
   else if (points(overTimeRows) < 3) overTimeRows = await json<Point>(ch, co2eByMinute(f));
-  const [distribution, boundary, tenants, perQuery, ledger] = await Promise.all([
-    json<ReportData['distribution'][number]>(ch, energyDistribution(f)),
+  // `ranges.main` (the demo's main pass) narrows the views read from raw rows; the rollup-based
+  // charts keep `f`, since a range starting mid-hour would cut the hour it starts in.
+  const main = { ...f, ...ranges.main };
+  const [distribution, boundary, tenants, perQuery, ledger, issue18] = await Promise.all([
+    json<ReportData['distribution'][number]>(ch, energyDistribution(main)),
     json<ReportData['boundary'][number]>(ch, boundaryBreakdown(f)),
     json<ReportData['tenants'][number]>(ch, topTenants(f)),
-    json<Record<string, unknown>>(ch, perQueryBy(by, f)),
-    json<NonNullable<ReportData['ledger']>>(ch, conservationTotals(f)),
+    json<Record<string, unknown>>(ch, perQueryBy(by, main)),
+    json<NonNullable<ReportData['ledger']>>(ch, conservationTotals(main)),
+    collectIssue18(ch, f, ranges),
   ]);
   const num = <T extends object>(rows: T[]): T[] =>
     rows.map(
@@ -187,6 +196,7 @@ export async function collectHtml(
     perQuery: num(perQuery),
     ledger: ledger[0] ? num(ledger)[0]! : null,
     gridBasis: gridBasisLabel(loadGridFactors(), gridBasis),
+    issue18,
   };
 }
 

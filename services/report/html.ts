@@ -2,6 +2,8 @@
 // it opens anywhere (mail, an archive, an air-gapped laptop) and prints as it looks. Every text that
 // comes from data is escaped.
 
+import { issue18Sections, type Issue18Data } from './html-views.ts';
+
 export interface ReportData {
   title: string;
   generatedAt: string;
@@ -27,6 +29,8 @@ export interface ReportData {
   } | null;
   /** The grid-factor basis the carbon figures use (basis.ts). */
   gridBasis?: string;
+  /** Agent runs, hardware, hour of day, query complexity, the counterfactual (html-views.ts). */
+  issue18?: Issue18Data;
 }
 
 const PALETTE = ['#1b6ca8', '#e07b39', '#3a9d5d', '#b8415a', '#7a5cc2', '#8c8c3a', '#3ab0b8', '#666'];
@@ -199,7 +203,8 @@ export function renderHtml(d: ReportData): string {
 <html lang="en"><head><meta charset="utf-8"><title>${esc(d.title)}</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
-body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:980px;color:#222}
+body{font:14px/1.4 system-ui,sans-serif;margin:24px auto;max-width:1280px;padding:0 16px;color:#222}
+svg.wide{width:100%;height:auto;display:block}span.n{color:#888;font-size:11px}table.wide{width:100%}h3{font-size:15px;margin-top:18px}
 h1{font-size:22px}h2{font-size:17px;margin-top:28px}
 .chart text{font-size:11px;fill:#333}.chart .grid{stroke:#e4e4e4}
 table{border-collapse:collapse;font-size:12px}th,td{padding:3px 8px;border-bottom:1px solid #ddd;text-align:left}
@@ -212,6 +217,7 @@ ${ledger}
 <h2>Energy per query, by model (Wh; box p25–p75, whiskers p5–p95)</h2>${boxPlot(d.distribution)}
 <h2>Boundary breakdown (gCO2e per query)</h2>${stackedBars(d.boundary)}
 <h2>Top tenants by CO2e</h2>${tenantBars(d.tenants)}
+${d.issue18 ? issue18Sections(d.issue18) : ''}
 <h2>Per query</h2>${htmlTable(d.perQuery)}
 <p class="meta">Location-based CO2e; embodied emissions amortised per GPU-second. Method: docs/method.md.</p>
 ${d.gridBasis ? `<p class="meta">Grid factors: ${esc(d.gridBasis)}</p>` : ''}

@@ -58,6 +58,7 @@ export class Rollup {
     if (!(toMs > fromMs)) throw new JoulestreamError('the rollup range is empty: --to must be after --from');
     const version = this.now();
     await this.writeFacilities(version);
+    await this.writeHosts(version);
     const out = { hours: 0, days: 0 };
     for (const grain of ['hour', 'day'] as Grain[]) {
       const r = alignRange(grain, fromMs, toMs);
@@ -104,6 +105,19 @@ export class Rollup {
     }));
     if (rows.length > 0)
       await this.deps.writer.insert({ table: 'facility_info', values: rows, format: 'JSONEachRow' });
+  }
+
+  /** The hosts as configured, so the hardware views can name each host's accelerator. */
+  private async writeHosts(version: number): Promise<void> {
+    const rows = [...this.deps.fleet.hosts.values()].map((h) => ({
+      host: h.id,
+      facility: h.facility,
+      accelerator: h.models.accelerator ?? '',
+      gpu_count: h.gpuCount,
+      version,
+    }));
+    if (rows.length > 0)
+      await this.deps.writer.insert({ table: 'host_info', values: rows, format: 'JSONEachRow' });
   }
 
   /** Drops whole monthly partitions that end before the retention cutoffs. */

@@ -21,6 +21,8 @@ export interface Instance {
   decodeW: number;
   /** Batch efficiency: each decoding request draws decodeW / (1 + batchFactor * (n - 1)). */
   batchFactor: number;
+  /** This instance's GPU idle and maximum power, when it differs from the simulation's default. */
+  gpu?: GpuSpec;
 }
 
 export interface SimRequest extends RequestLog {
@@ -158,12 +160,13 @@ export function simulatePower(
         contrib.push(w);
         dyn += w;
       }
-      const headroom = gpu.maxW - gpu.idleW;
+      const spec = inst.gpu ?? gpu;
+      const headroom = spec.maxW - spec.idleW;
       const scale = dyn > headroom ? headroom / dyn : 1;
       active.forEach((q, i) => {
         q.trueDynamicJ += (contrib[i]! * scale * stepMs * inst.gpus.length) / 1000;
       });
-      onPower(k, t, gpu.idleW + dyn * scale);
+      onPower(k, t, spec.idleW + dyn * scale);
     }
   });
 }

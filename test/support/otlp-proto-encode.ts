@@ -44,13 +44,18 @@ function anyValue(v: OtlpAnyValue): Buffer {
 const kv = (field: number, k: OtlpKeyValue): Buffer =>
   ld(field, Buffer.concat([str(1, k.key), ld(2, anyValue(k.value ?? {}))]));
 
+const KINDS = ['UNSPECIFIED', 'INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
+const kindNumber = (k: OtlpSpan['kind']): number =>
+  typeof k === 'number' ? k : k === undefined ? 2 : Math.max(0, KINDS.indexOf(k.replace(/^SPAN_KIND_/, '')));
+
 function span(s: OtlpSpan): Buffer {
   const parts = [
     ld(1, Buffer.from(s.traceId ?? '', 'hex')),
     ld(2, Buffer.from(s.spanId ?? '', 'hex')),
     str(5, s.name ?? ''),
     tag(6, 0),
-    varint(2n), // SPAN_KIND_SERVER: a field the decoder must skip
+    // The span's kind (SERVER when it names none, as the engines' spans are).
+    varint(BigInt(kindNumber(s.kind))),
   ];
   if (s.startTimeUnixNano !== undefined) parts.push(fixed64(7, BigInt(s.startTimeUnixNano)));
   if (s.endTimeUnixNano !== undefined) parts.push(fixed64(8, BigInt(s.endTimeUnixNano)));

@@ -42,6 +42,10 @@ export interface RequestRow {
   tEndMs: number;
   promptTokens: number;
   completionTokens: number;
+  /** Agent-run grouping carried from the request log; empty when the log had none. */
+  traceId?: string;
+  conversationId?: string;
+  agentName?: string;
   acceleratorDynamicJ: number;
   acceleratorIdleJ: number;
   hostDynamicJ: number;
