@@ -10,14 +10,42 @@ import type { AddressInfo } from 'node:net';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { AvroCodec } from '../adapters/avro.ts';
-import type { Topics } from '../adapters/kafka.ts';
+import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import { SpoolFullError, type Sender } from '../adapters/spool.ts';
 import type { Registry } from '../adapters/metrics.ts';
-import { mapSpans, type InstanceMap, type OtlpRequest } from './otlp-map.ts';
+import type { RequestLog } from '../core/types.ts';
+import { mapSpans, type InstanceMap, type MappedSpans, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
 
 const gunzipAsync = promisify(gunzip);
+
+type EncodedSpans = MappedSpans & { messages: OutMessage[] };
+
+/**
+ * Encodes each request alone: one the wire cannot carry (an int64 beyond 2^53 that slipped past
+ * the mapper) joins the rejected spans instead of failing the export with a 503 that the exporter
+ * would retry forever while the good spans in it never land.
+ */
+function encodeEach(codec: AvroCodec, mapped: MappedSpans): EncodedSpans {
+  const messages: OutMessage[] = [];
+  const requests: RequestLog[] = [];
+  const rejected = [...mapped.rejected];
+  for (const [i, r] of mapped.requests.entries()) {
+    const e = codec.tryEncode('request', r);
+    if (e.ok) {
+      messages.push({ key: r.host, value: e.value });
+      requests.push(r);
+    } else
+      rejected.push({
+        reason: e.reason,
+        message: `request ${r.requestId}: ${e.message}`,
+        span: JSON.stringify(r),
+        position: `request ${i} of the export`,
+      });
+  }
+  return { requests, ignored: mapped.ignored, rejected, messages };
+}
 
 export interface ReceiverDeps {
   publisher: Sender;
@@ -138,7 +166,7 @@ export class OtlpReceiver {
             `body is not an OTLP ExportTraceServiceRequest: ${(err as Error).message}`,
           );
         }
-        const mapped = mapSpans(parsed, this.deps.instances);
+        const mapped = encodeEach(this.codec, mapSpans(parsed, this.deps.instances));
         const received = Date.now();
         const newest = new Map<string, number>();
         for (const r of mapped.requests)
@@ -167,7 +195,7 @@ export class OtlpReceiver {
     }
   }
 
-  private async publish(mapped: ReturnType<typeof mapSpans>): Promise<void> {
+  private async publish(mapped: EncodedSpans): Promise<void> {
     const { publisher, topics } = this.deps;
     const timeoutMs = this.deps.publishTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
@@ -183,7 +211,8 @@ export class OtlpReceiver {
         key: 'unknown',
         value: this.codec.encode('deadletter', {
           reason: r.reason,
-          error: r.message,
+          // The source position: where in the export the exporter's bad span sat.
+          error: `${r.position}: ${r.message}`,
           stage: 'otlp-receiver',
           topic: null,
           partition: null,
@@ -197,10 +226,7 @@ export class OtlpReceiver {
     try {
       await Promise.race([
         Promise.all([
-          publisher.send(
-            topics.requests,
-            mapped.requests.map((r) => ({ key: r.host, value: this.codec.encode('request', r) })),
-          ),
+          publisher.send(topics.requests, mapped.messages),
           publisher.send(topics.deadletter, dead),
         ]),
         timeout,
