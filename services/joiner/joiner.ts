@@ -16,6 +16,7 @@ import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
+import { encodeLetters } from './side-output.ts';
 import { GridFeed } from './grid-feed.ts';
 import { emptyEmissions, HostJoiner, type Emissions } from '../core/host-joiner.ts';
 import { Interner, shareRequestStrings } from '../core/intern.ts';
@@ -723,7 +724,7 @@ export class Joiner {
         payload: Buffer.from(JSON.stringify(l.record)),
         tMs: this.now(),
       };
-      this.lateQueue.push({ key: l.record.host, value: this.codec.encode('deadletter', letter) });
+      this.lateQueue.push(...encodeLetters(this.codec, [{ key: l.record.host, letter }], this.now()));
     }
   }
 
@@ -733,10 +734,7 @@ export class Joiner {
     await this.dlq.send(this.deps.topics.late, late);
     const dead = this.deadLetters;
     this.deadLetters = [];
-    await this.dlq.send(
-      this.deps.topics.deadletter,
-      dead.map((d) => ({ key: d.key, value: this.codec.encode('deadletter', d.letter) })),
-    );
+    await this.dlq.send(this.deps.topics.deadletter, encodeLetters(this.codec, dead, this.now()));
   }
 
   private async commit(): Promise<void> {
