@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from './config.ts';
+import { defaultGroupId, loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { parseFleet } from './fleet-parse.ts';
 
@@ -108,5 +108,21 @@ test('fleet: engine instances map to a host and its GPUs, checked against the ho
   assert.throws(
     () => parseFleet({ ...base, instances: [{ id: 'x', host: 'h', gpus: [4] }] }, shipped),
     /instances\[0\]\.gpus.*0-3/,
+  );
+});
+
+test('the default group id follows the topic prefix; the default prefix keeps the old group', () => {
+  assert.equal(defaultGroupId('joulestream.'), 'joulestream-joiner');
+  assert.equal(defaultGroupId('staging.'), 'staging-joiner');
+  assert.equal(defaultGroupId('team_b-'), 'team_b-joiner');
+  assert.notEqual(defaultGroupId(''), defaultGroupId('joulestream.'));
+});
+
+test('a second pipeline (another KAFKA_TOPIC_PREFIX) gets its own group unless one is set', () => {
+  assert.equal(loadConfig(base).joiner.groupId, 'joulestream-joiner');
+  assert.equal(loadConfig({ ...base, KAFKA_TOPIC_PREFIX: 'p2.' }).joiner.groupId, 'p2-joiner');
+  assert.equal(
+    loadConfig({ ...base, KAFKA_TOPIC_PREFIX: 'p2.', JOULESTREAM_GROUP_ID: 'shared' }).joiner.groupId,
+    'shared',
   );
 });

@@ -114,6 +114,16 @@ function creds(env: Env, role: 'WRITER' | 'READER' | 'ADMIN', required: boolean)
   return { user, password: password ?? '' };
 }
 
+/**
+ * The default consumer group of a pipeline, from its topic prefix: two pipelines on one cluster
+ * no longer meet in one group by default. The default prefix `joulestream.` keeps the historical
+ * `joulestream-joiner`, so an upgrade resumes from the committed offsets.
+ */
+export function defaultGroupId(topicPrefix: string): string {
+  const base = topicPrefix.replace(/[._-]+$/, '');
+  return `${base === '' ? 'joulestream-unprefixed' : base}-joiner`;
+}
+
 const DATABASE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const TOPIC_PREFIX_RE = /^[A-Za-z0-9._-]{0,100}$/;
 
@@ -208,7 +218,7 @@ export function loadConfig(env: Env): Readonly<Config> {
       admin: creds(env, 'ADMIN', false),
     },
     joiner: {
-      groupId: env.JOULESTREAM_GROUP_ID || 'joulestream-joiner',
+      groupId: env.JOULESTREAM_GROUP_ID || defaultGroupId(topicPrefix),
       windowMs,
       outOfOrdernessMs: int(env, 'JOULESTREAM_OUT_OF_ORDERNESS_MS', 2000, 0, 3_600_000),
       allowedLatenessMs: int(env, 'JOULESTREAM_ALLOWED_LATENESS_MS', 1000, 0, 3_600_000),

@@ -17,6 +17,7 @@ import type { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { encodeLetters } from './side-output.ts';
+import { AssignmentHealth } from './assignment-health.ts';
 import { GridFeed } from './grid-feed.ts';
 import { emptyEmissions, HostJoiner, type Emissions } from '../core/host-joiner.ts';
 import { Interner, shareRequestStrings } from '../core/intern.ts';
@@ -108,6 +109,8 @@ export class Joiner {
   private readonly m;
 
   private readonly grid: GridFeed;
+  /** Readiness from the group assignment (see assignment-health.ts). */
+  readonly assignment: AssignmentHealth;
   private stopDeadline: number | null = null;
 
   constructor(private readonly deps: JoinerDeps) {
@@ -123,6 +126,7 @@ export class Joiner {
       deps.config.joiner.groupId,
     );
     this.now = deps.clock ?? Date.now;
+    this.assignment = new AssignmentHealth(deps.config.joiner.sessionTimeoutMs, this.now());
     this.clock = deps.clockBounds ?? { maxPastMs: 7 * 86_400_000, maxFutureMs: 5 * 60_000 };
     this.consumer = this.newConsumer();
     this.dlq = new Publisher(deps.kafka);
@@ -230,6 +234,7 @@ export class Joiner {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       const owned = new Set(e.payload.memberAssignment[this.deps.topics.requests] ?? []);
       this.m.assigned.set(owned.size);
+      this.assignment.onAssignment(owned.size, this.now());
       void this.serial(() => {
         this.dropUnowned(owned);
         return Promise.resolve();

@@ -9,6 +9,7 @@ import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import { Joiner } from './joiner.ts';
+import { watchAssignment } from './assignment-watch.ts';
 
 export async function runJoinerService(config: Readonly<Config>): Promise<void> {
   const log = createLogger('joiner', config.logLevel);
@@ -23,11 +24,13 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
   );
   const metrics = new Registry();
   const joiner = new Joiner({ config, fleet, kafka, topics, clickhouse, log, metrics });
+  const groupCheck = await watchAssignment(kafka, config.joiner.groupId, topics.requests, log);
   const http = await startHttp(config.httpPort, metrics, {
     live: () => true,
     ready: () => {
       const s = joiner.status();
-      return s.running && !s.lastError ? { ok: true } : { ok: false, reason: s.lastError ?? 'not consuming' };
+      if (!s.running || s.lastError) return { ok: false, reason: s.lastError ?? 'not consuming' };
+      return groupCheck(joiner.assignment.check.bind(joiner.assignment));
     },
   });
   log.info(
