@@ -126,3 +126,27 @@ test('a second pipeline (another KAFKA_TOPIC_PREFIX) gets its own group unless o
     'shared',
   );
 });
+
+test('commands need only what they use: no Kafka for report, no ClickHouse for collectors', () => {
+  const { KAFKA_BROKERS: _k, ...noKafka } = base;
+  const { CLICKHOUSE_URL: _c, ...noClickHouse } = base;
+  assert.throws(() => loadConfig(noKafka), /KAFKA_BROKERS is not set/);
+  const report = loadConfig(noKafka, { kafka: false, clickhouse: true });
+  assert.equal(report.clickhouse.database, 'joulestream');
+  assert.throws(() => report.kafka.brokers, /without Kafka settings.*set KAFKA_BROKERS/);
+  const collector = loadConfig(noClickHouse, { kafka: true, clickhouse: false });
+  assert.deepEqual(collector.kafka.brokers, ['127.0.0.1:9092']);
+  assert.throws(() => collector.clickhouse.url, /without ClickHouse settings/);
+  // Given although not needed, a setting is still validated.
+  assert.throws(
+    () => loadConfig({ ...base, KAFKA_BROKERS: 'nope' }, { kafka: false, clickhouse: true }),
+    /not host:port/,
+  );
+});
+
+test('clock bounds are settings: 7 days back and 5 minutes ahead unless widened', () => {
+  assert.deepEqual(loadConfig(base).clock, { maxPastMs: 168 * 3_600_000, maxFutureMs: 300_000 });
+  const backfill = loadConfig({ ...base, JOULESTREAM_MAX_PAST_H: '1440', JOULESTREAM_MAX_FUTURE_S: '30' });
+  assert.deepEqual(backfill.clock, { maxPastMs: 1440 * 3_600_000, maxFutureMs: 30_000 });
+  assert.throws(() => loadConfig({ ...base, JOULESTREAM_MAX_PAST_H: '0' }), /JOULESTREAM_MAX_PAST_H=0/);
+});

@@ -23,7 +23,16 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
     config.clickhouse.database,
   );
   const metrics = new Registry();
-  const joiner = new Joiner({ config, fleet, kafka, topics, clickhouse, log, metrics });
+  const joiner = new Joiner({
+    config,
+    fleet,
+    kafka,
+    topics,
+    clickhouse,
+    log,
+    metrics,
+    clockBounds: config.clock,
+  });
   const groupCheck = await watchAssignment(kafka, config.joiner.groupId, topics.requests, log);
   const http = await startHttp(config.httpPort, metrics, {
     live: () => true,
