@@ -7,9 +7,16 @@
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createServer as createHttpsServer } from 'node:https';
 import { AvroCodec } from '../adapters/avro.ts';
+import {
+  applyLimits,
+  DEFAULT_HTTP_LIMITS,
+  HttpError,
+  readBody,
+  type HttpLimits,
+} from '../adapters/http-limits.ts';
+import { authenticate, type IngressAuth } from '../adapters/ingress-auth.ts';
 import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import { SpoolFullError, type Sender } from '../adapters/spool.ts';
@@ -17,8 +24,6 @@ import type { Registry } from '../adapters/metrics.ts';
 import type { RequestLog } from '../core/types.ts';
 import { mapSpans, type InstanceMap, type MappedSpans, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
-
-const gunzipAsync = promisify(gunzip);
 
 type EncodedSpans = MappedSpans & { messages: OutMessage[] };
 
@@ -53,30 +58,30 @@ export interface ReceiverDeps {
   log: Logger;
   metrics: Registry;
   instances: InstanceMap;
-  /** Largest accepted body, compressed or not. */
+  /** Largest accepted body on the wire (compressed or not). */
   maxBodyBytes?: number;
+  /** Largest body after decompression: a gzip bomb is refused with 413 once past it. */
+  maxDecodedBytes?: number;
+  /** Header and request timeouts, concurrent requests (the same limits as every HTTP port). */
+  limits?: HttpLimits;
+  /** Bearer tokens and/or mutual TLS; none: open (say so in the deployment). */
+  auth?: IngressAuth;
+  /** Serve HTTPS with this certificate; `clientCa` turns on mutual TLS. */
+  tls?: { cert: string; key: string; clientCa?: string };
   /** How long Kafka may take to acknowledge before the exporter is told to retry. */
   publishTimeoutMs?: number;
   /** Exports in flight beyond which new ones are told to retry. */
   maxInFlight?: number;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly retryAfterS?: number,
-  ) {
-    super(message);
-  }
-}
-
 export class OtlpReceiver {
   private readonly codec = new AvroCodec();
   private inFlight = 0;
+  private readonly limits: HttpLimits;
   private readonly m;
 
   constructor(private readonly deps: ReceiverDeps) {
+    this.limits = deps.limits ?? DEFAULT_HTTP_LIMITS;
     const r = deps.metrics;
     this.m = {
       spans: r.counter('joulestream_otlp_spans_total', 'Spans received, by outcome'),
@@ -90,34 +95,29 @@ export class OtlpReceiver {
   }
 
   listen(port: number, host = '0.0.0.0'): Promise<Server & { port: number }> {
-    const server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       void this.handle(req, res);
-    });
+    };
+    const tls = this.deps.tls;
+    const server: Server = tls
+      ? createHttpsServer(
+          {
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa
+              ? // Verified here, answered in authenticate(): 401/403 with a reason instead of a reset.
+                { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+          onRequest,
+        )
+      : createServer(onRequest);
+    applyLimits(server, this.limits);
     return new Promise((resolve) => {
       server.listen(port, host, () => {
         resolve(Object.assign(server, { port: (server.address() as AddressInfo).port }));
       });
     });
-  }
-
-  private async body(req: IncomingMessage): Promise<Buffer> {
-    const max = this.deps.maxBodyBytes ?? 16 * 1024 * 1024;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > max) throw new HttpError(413, `body exceeds ${max} bytes`);
-      chunks.push(c);
-    }
-    const raw = Buffer.concat(chunks);
-    const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (enc === 'identity') return raw;
-    if (enc !== 'gzip') throw new HttpError(415, `content-encoding ${enc} is not supported (use gzip)`);
-    try {
-      return await gunzipAsync(raw, { maxOutputLength: max });
-    } catch (err) {
-      throw new HttpError(400, `gzip body does not decompress: ${(err as Error).message}`);
-    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -151,11 +151,16 @@ export class OtlpReceiver {
           415,
           `content-type ${type || '(none)'}: use application/json or application/x-protobuf`,
         );
-      if (this.inFlight >= (this.deps.maxInFlight ?? 64))
+      if (this.deps.auth) authenticate(req, this.deps.auth);
+      if (this.inFlight >= (this.deps.maxInFlight ?? this.limits.maxConcurrent))
         throw new HttpError(503, 'too many exports in flight; retry later', 1);
       this.inFlight++;
       try {
-        const body = await this.body(req);
+        const body = await readBody(
+          req,
+          this.deps.maxBodyBytes ?? 4 * 1024 * 1024,
+          this.deps.maxDecodedBytes ?? 16 * 1024 * 1024,
+        );
         let parsed: OtlpRequest;
         try {
           parsed = proto ? decodeTraceRequest(body) : (JSON.parse(body.toString('utf8')) as OtlpRequest);
@@ -187,8 +192,13 @@ export class OtlpReceiver {
         this.inFlight--;
       }
     } catch (err) {
-      if (err instanceof HttpError) reply(err.status, 0, err.message, err.retryAfterS);
-      else {
+      if (err instanceof HttpError) {
+        // A refused body may still be streaming in: answer, and close rather than read the rest.
+        if (err.status === 413 || err.status === 401 || err.status === 403)
+          res.setHeader('connection', 'close');
+        if (err.status === 401) res.setHeader('www-authenticate', 'Bearer');
+        reply(err.status, 0, err.message, err.retryAfterS);
+      } else {
         this.deps.log.error({ err }, 'OTLP export failed');
         reply(500, 0, 'internal error');
       }

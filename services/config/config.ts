@@ -59,6 +59,16 @@ export interface Config {
    * outside are dead-lettered as clock-skew. Widen the past for a backfill (docs/operations.md).
    */
   clock: { maxPastMs: number; maxFutureMs: number };
+  /** Every HTTP port: timeouts and the bound on requests handled at once. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; maxConcurrent: number };
+  /** `receive-otlp`: port, body limits, optional bearer tokens and (mutual) TLS. */
+  otlp: {
+    port: number;
+    maxBodyBytes: number;
+    maxDecodedBytes: number;
+    tokensFile: string | null;
+    tls: { cert: string; key: string; clientCa?: string } | null;
+  };
 }
 
 /**
@@ -218,6 +228,18 @@ export function loadConfig(
       maxPastMs: int(env, 'JOULESTREAM_MAX_PAST_H', 168, 1, 24 * 3650) * 3_600_000,
       maxFutureMs: int(env, 'JOULESTREAM_MAX_FUTURE_S', 300, 0, 86_400) * 1000,
     },
+    http: {
+      headersTimeoutMs: int(env, 'JOULESTREAM_HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      requestTimeoutMs: int(env, 'JOULESTREAM_HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      maxConcurrent: int(env, 'JOULESTREAM_HTTP_MAX_CONCURRENT', 64, 1, 10_000),
+    },
+    otlp: {
+      port: int(env, 'JOULESTREAM_OTLP_PORT', 4318, 0, 65535),
+      maxBodyBytes: int(env, 'JOULESTREAM_OTLP_MAX_BODY_MB', 4, 1, 1024) * 1024 * 1024,
+      maxDecodedBytes: int(env, 'JOULESTREAM_OTLP_MAX_DECODED_MB', 16, 1, 4096) * 1024 * 1024,
+      tokensFile: env.JOULESTREAM_OTLP_TOKENS_FILE || null,
+      tls: otlpTls(env),
+    },
   };
   return deepFreeze(config);
 }
@@ -309,6 +331,28 @@ function clickHouseConfig(env: Env): ClickHouseConfig {
     reader: creds(env, 'READER', true)!,
     admin: creds(env, 'ADMIN', false),
   };
+}
+
+function readPem(env: Env, name: string): string | undefined {
+  const path = env[name];
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}=${path} cannot be read: ${(err as Error).message}`);
+  }
+}
+
+function otlpTls(env: Env): Config['otlp']['tls'] {
+  const cert = readPem(env, 'JOULESTREAM_OTLP_TLS_CERT_FILE');
+  const key = readPem(env, 'JOULESTREAM_OTLP_TLS_KEY_FILE');
+  const clientCa = readPem(env, 'JOULESTREAM_OTLP_CLIENT_CA_FILE');
+  if (!cert && !key && !clientCa) return null;
+  if (!cert || !key)
+    throw new ConfigError(
+      'OTLP TLS needs both JOULESTREAM_OTLP_TLS_CERT_FILE and JOULESTREAM_OTLP_TLS_KEY_FILE (mutual TLS adds JOULESTREAM_OTLP_CLIENT_CA_FILE)',
+    );
+  return { cert, key, ...(clientCa ? { clientCa } : {}) };
 }
 
 function parseKappas(raw: string | undefined): Record<string, number> {
