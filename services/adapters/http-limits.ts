@@ -24,6 +24,22 @@ export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConcurrent: 64,
 };
 
+/**
+ * Options for createServer: Node checks the header and request timeouts only every
+ * connectionsCheckingInterval (30 s by default), so a 10 s header timeout would really be up to 40 s.
+ */
+export function serverOptions(limits: HttpLimits): {
+  headersTimeout: number;
+  requestTimeout: number;
+  connectionsCheckingInterval: number;
+} {
+  return {
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 4))),
+  };
+}
+
 export function applyLimits(server: Server, limits: HttpLimits): void {
   server.headersTimeout = limits.headersTimeoutMs;
   server.requestTimeout = limits.requestTimeoutMs;

@@ -2,7 +2,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { applyLimits, DEFAULT_HTTP_LIMITS, type HttpLimits } from './http-limits.ts';
+import { applyLimits, DEFAULT_HTTP_LIMITS, serverOptions, type HttpLimits } from './http-limits.ts';
 import type { Registry } from './metrics.ts';
 
 export interface HealthSource {
@@ -18,7 +18,7 @@ export async function startHttp(
   health: HealthSource,
   limits: HttpLimits = DEFAULT_HTTP_LIMITS,
 ): Promise<Server & { port: number }> {
-  const server = createServer((req, res) => {
+  const server = createServer(serverOptions(limits), (req, res) => {
     const url = req.url ?? '/';
     if (url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });

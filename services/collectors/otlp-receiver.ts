@@ -1,9 +1,12 @@
 // The OTLP/HTTP trace receiver: `POST /v1/traces` in JSON or protobuf, optionally gzipped, as
 // vLLM's `--otlp-traces-endpoint` and any OpenTelemetry collector send it. GenAI spans become
-// request logs on Kafka (keyed by host) before the answer goes out; unusable spans are reported as
-// a partial success and dead-lettered with their reason. When Kafka cannot take the records in
-// time, the answer is 503 with Retry-After, which OTLP exporters retry: upstream waits, nothing
-// is dropped.
+// request logs on Kafka (keyed by host) before the answer goes out. Each span is validated and
+// encoded alone: unusable ones are reported as a partial success and dead-lettered with their
+// reason and position, and the rest land. Only when Kafka cannot take the records in time is the
+// answer 503 with Retry-After, which OTLP exporters retry: upstream waits, nothing is dropped.
+// It is a network ingress that writes accounting data, so bodies are bounded on the wire and after
+// decompression, slow clients are cut off, concurrent exports are bounded, and bearer tokens and
+// mutual TLS can be required (http-limits.ts, ingress-auth.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +17,7 @@ import {
   DEFAULT_HTTP_LIMITS,
   HttpError,
   readBody,
+  serverOptions,
   type HttpLimits,
 } from '../adapters/http-limits.ts';
 import { authenticate, type IngressAuth } from '../adapters/ingress-auth.ts';
@@ -102,6 +106,7 @@ export class OtlpReceiver {
     const server: Server = tls
       ? createHttpsServer(
           {
+            ...serverOptions(this.limits),
             cert: tls.cert,
             key: tls.key,
             ...(tls.clientCa
@@ -111,7 +116,7 @@ export class OtlpReceiver {
           },
           onRequest,
         )
-      : createServer(onRequest);
+      : createServer(serverOptions(this.limits), onRequest);
     applyLimits(server, this.limits);
     return new Promise((resolve) => {
       server.listen(port, host, () => {
