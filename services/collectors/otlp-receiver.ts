@@ -28,6 +28,7 @@ import type { Registry } from '../adapters/metrics.ts';
 import type { RequestLog } from '../core/types.ts';
 import { mapSpans, type InstanceMap, type MappedSpans, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
+import { deadLetterMessage } from './dead-letters.ts';
 
 type EncodedSpans = MappedSpans & { messages: OutMessage[] };
 
@@ -171,10 +172,10 @@ export class OtlpReceiver {
           parsed = proto ? decodeTraceRequest(body) : (JSON.parse(body.toString('utf8')) as OtlpRequest);
           if (!parsed || typeof parsed !== 'object') throw new Error('not an object');
         } catch (err) {
-          throw new HttpError(
-            400,
-            `body is not an OTLP ExportTraceServiceRequest: ${(err as Error).message}`,
-          );
+          const message = `body is not an OTLP ExportTraceServiceRequest: ${(err as Error).message}`;
+          // Recorded before the 400, which exporters do not retry: the body is not lost unseen.
+          await this.deadLetterBody(body, message);
+          throw new HttpError(400, message);
         }
         const mapped = encodeEach(this.codec, mapSpans(parsed, this.deps.instances));
         const received = Date.now();
@@ -207,6 +208,21 @@ export class OtlpReceiver {
         this.deps.log.error({ err }, 'OTLP export failed');
         reply(500, 0, 'internal error');
       }
+    }
+  }
+
+  private async deadLetterBody(body: Buffer, message: string): Promise<void> {
+    this.m.dead.inc({ reason: 'malformed-otlp' });
+    const letter = deadLetterMessage(
+      this.codec,
+      'otlp-receiver',
+      { reason: 'malformed-otlp', message, position: 'body', payload: body },
+      Date.now(),
+    );
+    try {
+      await this.deps.publisher.send(this.deps.topics.deadletter, [letter]);
+    } catch (err) {
+      throw new HttpError(503, `Kafka refused the dead letter (${(err as Error).message}); retry later`, 5);
     }
   }
 
