@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
-import { UnusableAnswerError } from './unusable-answer.ts';
+import { toUnusable, UnusableAnswerError } from './unusable-answer.ts';
 import { AvroCodec, type GridIntensity } from '../adapters/avro.ts';
 import { startHttp } from '../adapters/http.ts';
 import { createKafka, ensureTopics, topicsFor, type Topics } from '../adapters/kafka.ts';
@@ -147,14 +147,7 @@ export async function runGridPoller(config: Readonly<Config>, file: string, env:
     const values = await pollGrid(feeds, (zone, err) => {
       errors.inc({ zone });
       log.warn({ zone, err: err.message }, 'grid poll failed');
-      if (err instanceof UnusableAnswerError)
-        unusable.push({
-          reason: err.reason,
-          message: err.message,
-          position: err.position,
-          payload: err.payload,
-          key: zone,
-        });
+      if (err instanceof UnusableAnswerError) unusable.push(toUnusable(err, zone));
     });
     await publishGrid(out.sender, topics, values, unusable);
     for (const v of values) published.inc({ source: v.source });

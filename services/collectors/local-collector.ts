@@ -22,7 +22,7 @@ import { secret, type Config, type Env } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
 import { NvidiaSmi, RaplSysfs, Redfish, type PowerSource } from './local-sources.ts';
-import { UnusableAnswerError } from './unusable-answer.ts';
+import { toUnusable, UnusableAnswerError } from './unusable-answer.ts';
 
 export interface LocalConfig {
   host: string;
@@ -142,18 +142,7 @@ export class LocalCollector {
           this.m.errors.inc({ source: src.name });
           this.deps.log.warn({ source: src.name, err: (err as Error).message }, 'power source read failed');
           if (err instanceof UnusableAnswerError)
-            await this.deadLetter(
-              [
-                {
-                  reason: err.reason,
-                  message: err.message,
-                  position: err.position,
-                  payload: err.payload,
-                  key: host,
-                },
-              ],
-              nowMs,
-            ).catch((e: unknown) =>
+            await this.deadLetter([toUnusable(err, host)], nowMs).catch((e: unknown) =>
               this.deps.log.warn(
                 { err: (e as Error).message },
                 'dead letter not published; retried next tick',

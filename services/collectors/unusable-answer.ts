@@ -4,6 +4,8 @@
 // it is seen and counted, and goes on with its other sources. Not retriable: the same answer
 // fails the same way.
 
+import type { Unusable } from './dead-letters.ts';
+
 export class UnusableAnswerError extends Error {
   readonly retriable = false;
   constructor(
@@ -17,4 +19,9 @@ export class UnusableAnswerError extends Error {
     super(message);
     this.name = 'UnusableAnswerError';
   }
+}
+
+/** The dead letter's content for an unusable answer (see dead-letters.ts). */
+export function toUnusable(err: UnusableAnswerError, key: string): Unusable {
+  return { reason: err.reason, message: err.message, position: err.position, payload: err.payload, key };
 }
