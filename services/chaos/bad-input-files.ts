@@ -31,7 +31,8 @@ export interface CorpusClass {
    */
   position: string;
   file: string;
-  /** Good records around the bad one that must still be published. */
+  /** Good records around the bad one that must still be published (an nvidia-smi row with power and
+   * energy is two samples). */
   good: number;
   /** Absolute path of the data file. */
   path: string;
