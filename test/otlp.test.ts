@@ -139,7 +139,7 @@ test('regression: one span with 2^63 tokens and one ending before it starts are 
   };
   for (const [name, payload, type] of [
     ['json', JSON.stringify(body), 'application/json'],
-    ['protobuf', encodeTraceRequest(body as OtlpRequest), 'application/x-protobuf'],
+    ['protobuf', encodeTraceRequest(body), 'application/x-protobuf'],
   ] as const) {
     const res = await post(payload, { 'content-type': type });
     assert.equal(res.status, 200, `${name}: a partial success, not a 503 the exporter would retry`);
