@@ -11,6 +11,7 @@ import { CoPartitionedAssigner } from '../services/adapters/co-partitioned-assig
 import { createKafka, ensureTopics, topicsFor, type Topics } from '../services/adapters/kafka.ts';
 import { createLogger } from '../services/adapters/logger.ts';
 import { loadConfig, type Env } from '../services/config/config.ts';
+import { AssignmentHealth, describeMembers } from '../services/joiner/assignment-health.ts';
 import { isolatedEnv, waitFor } from './support/stack.ts';
 
 const log = createLogger('test', 'warn');
@@ -93,3 +94,47 @@ test('two pipelines in one group (same JOULESTREAM_GROUP_ID): each member gets o
 
 test('two pipelines with default group ids: each gets its own group from its topic prefix', () =>
   twoPipelines(false));
+
+test('a member holding no partition turns not ready after the session timeout; the group shows who holds what', async () => {
+  const env = await isolatedEnv();
+  const config = loadConfig(env);
+  const kafka = createKafka(config.kafka, log);
+  const topics = topicsFor(config.kafka.topicPrefix);
+  await ensureTopics(kafka, topics, 1); // one partition, two members: one of them holds nothing
+  const sessionMs = 6000;
+  const health = [new AssignmentHealth(sessionMs, Date.now()), new AssignmentHealth(sessionMs, Date.now())];
+  const consumers: Consumer[] = [];
+  try {
+    for (const h of health) {
+      const c = kafka.consumer({
+        groupId: config.joiner.groupId,
+        partitionAssigners: [CoPartitionedAssigner],
+        sessionTimeout: sessionMs,
+      });
+      c.on(c.events.GROUP_JOIN, (e) =>
+        h.onAssignment((e.payload.memberAssignment[topics.requests] ?? []).length, Date.now()),
+      );
+      await c.connect();
+      await c.subscribe({ topics: [topics.requests, topics.power] });
+      await c.run({ eachMessage: () => Promise.resolve() });
+      consumers.push(c);
+    }
+    await waitFor(
+      'one member not ready',
+      () => Promise.resolve(health.some((h) => !h.check(1, Date.now()).ok)),
+      30_000,
+    );
+    const states = health.map((h) => h.check(1, Date.now()));
+    assert.equal(states.filter((s) => s.ok).length, 1, 'the member holding the partition stays ready');
+    const admin = kafka.admin();
+    await admin.connect();
+    const { groups } = await admin.describeGroups([config.joiner.groupId]);
+    await admin.disconnect();
+    const members = describeMembers(groups[0]!.members);
+    assert.equal(members.length, 2);
+    for (const m of members)
+      assert.deepEqual([...(m.topics ?? [])].sort(), [topics.power, topics.requests].sort());
+  } finally {
+    for (const c of consumers) await c.disconnect();
+  }
+});
