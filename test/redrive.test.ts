@@ -2,6 +2,8 @@
 // with their original bytes and keys, a second run (and two runs at once) sends none of them again,
 // a dry run sends nothing, and collector letters (input lines, no source topic) are reported.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import type { Kafka } from 'kafkajs';
 import { AvroCodec, type DeadLetter } from '../services/adapters/avro.ts';
@@ -125,4 +127,20 @@ test('--from/--to select by the time a record was dead-lettered', async () => {
   );
   assert.equal(r.plan.send.length, 1);
   assert.deepEqual(await requestIds(5), ['a', 'b', 'c', 'new']);
+});
+
+test('joulestream redrive from the command line: summary on stdout, and --reason is required', async () => {
+  const env = { ...(await isolatedEnv()), KAFKA_TOPIC_PREFIX: prefix, LOG_LEVEL: 'silent' };
+  const bin = fileURLToPath(new URL('../bin/joulestream.js', import.meta.url));
+  const run = (args: string[]) =>
+    spawnSync(process.execPath, [bin, 'redrive', ...args], { encoding: 'utf8', env, timeout: 120_000 });
+  const dry = run(['--reason', 'unknown-host', '--dry-run']);
+  assert.equal(dry.status, 0, dry.stderr);
+  assert.match(
+    dry.stdout,
+    /^dry run: would re-drive 0 dead letters with reason unknown-host\nskipped 3 already re-driven/,
+  );
+  const missing = run([]);
+  assert.equal(missing.status, 1);
+  assert.match(missing.stderr, /redrive needs --reason/);
 });
