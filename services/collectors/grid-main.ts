@@ -139,7 +139,12 @@ export async function runGridPoller(config: Readonly<Config>, file: string, env:
   const published = metrics.counter('joulestream_grid_values_total', 'Intensities published, by source');
   const errors = metrics.counter('joulestream_grid_errors_total', 'Failed zone polls, by zone');
   const stop = new AbortController();
-  const http = await startHttp(config.httpPort, metrics, { live: () => true, ready: () => ({ ok: true }) });
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    { live: () => true, ready: () => ({ ok: true }) },
+    config.http,
+  );
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   while (!stop.signal.aborted) {

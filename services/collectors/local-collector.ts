@@ -195,10 +195,15 @@ export async function runLocalCollector(config: Readonly<Config>, file: string, 
   const metrics = new Registry();
   const collector = new LocalCollector(cfg, { publisher: out.sender, topics, log, metrics });
   const stop = new AbortController();
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => (stop.signal.aborted ? { ok: false, reason: 'stopping' } : { ok: true }),
-  });
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => (stop.signal.aborted ? { ok: false, reason: 'stopping' } : { ok: true }),
+    },
+    config.http,
+  );
   log.info(
     { host: cfg.host, sources: cfg.sources.map((s) => s.name), port: http.port },
     'local collector started',

@@ -34,14 +34,19 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
     clockBounds: config.clock,
   });
   const groupCheck = await watchAssignment(kafka, config.joiner.groupId, topics.requests, log);
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => {
-      const s = joiner.status();
-      if (!s.running || s.lastError) return { ok: false, reason: s.lastError ?? 'not consuming' };
-      return groupCheck(joiner.assignment.check.bind(joiner.assignment));
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => {
+        const s = joiner.status();
+        if (!s.running || s.lastError) return { ok: false, reason: s.lastError ?? 'not consuming' };
+        return groupCheck(joiner.assignment.check.bind(joiner.assignment));
+      },
     },
-  });
+    config.http,
+  );
   log.info(
     { port: http.port, hosts: fleet.hosts.size, topics, database: config.clickhouse.database },
     'joiner started',
