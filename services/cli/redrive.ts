@@ -144,6 +144,9 @@ export async function redrive(
         transactionalId: `${topicPrefix}redrive`,
         idempotent: true,
         maxInFlightRequests: 1,
+        // As the publishers: an idempotent producer keeps retrying (kafkajs warns otherwise); a
+        // transaction that cannot finish is aborted, so retrying never duplicates anything.
+        retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 200, maxRetryTime: 10_000 },
         allowAutoTopicCreation: false,
         // The publishers' partitioner: a re-driven record lands on its host's partition.
         createPartitioner: Partitioners.DefaultPartitioner,
