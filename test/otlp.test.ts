@@ -57,6 +57,7 @@ const post = (body: Buffer | string, headers: Record<string, string>) =>
   fetch(url, { method: 'POST', body, headers });
 
 test('JSON, gzipped JSON and protobuf exports land on the requests topic', async () => {
+  const sentAtMs = Date.now();
   const json = await post(fixtureText, { 'content-type': 'application/json' });
   assert.equal(json.status, 200);
   assert.deepEqual(await json.json(), {});
@@ -82,7 +83,9 @@ test('JSON, gzipped JSON and protobuf exports land on the requests topic', async
   assert.match(metrics.render(), /joulestream_otlp_spans_total\{outcome="ignored"\} 3/);
   // The fixture's spans ended in 2023: the delay gauge shows how far behind (or off) the engine is.
   const delay = /joulestream_otlp_export_delay_ms\{host="host-a"\} (\d+)/.exec(metrics.render());
-  assert.ok(delay && Number(delay[1]) > Date.now() - 1_700_000_005_000, 'export delay per host');
+  // At least the time from the newest span end (…004_250) to when the exports were sent; measured
+  // against the send time, not now, which a slow topic read would push past the gauge.
+  assert.ok(delay && Number(delay[1]) >= sentAtMs - 1_700_000_004_250, 'export delay per host');
 });
 
 test('partial success: rejected spans are counted back to the exporter and dead-lettered', async () => {
@@ -103,6 +106,74 @@ test('partial success: rejected spans are counted back to the exporter and dead-
   assert.match(out.partialSuccess.errorMessage, /not in the fleet config/);
   const dead = await readTopic(kafka, topics.deadletter, (s) => s.length >= 1);
   assert.equal((dead[0]!.value as { reason: string }).reason, 'unknown-host');
+});
+
+test('regression: one span with 2^63 tokens and one ending before it starts are rejected alone; the good spans land', async () => {
+  const id = `r${Date.now()}`;
+  const sp = (name: string, startNs: string, endNs: string, prompt: string) => ({
+    traceId: 't',
+    spanId: name,
+    startTimeUnixNano: startNs,
+    endTimeUnixNano: endNs,
+    attributes: [
+      { key: 'gen_ai.request.id', value: { stringValue: `${id}-${name}` } },
+      { key: 'gen_ai.usage.prompt_tokens', value: { intValue: prompt } },
+    ],
+  });
+  const body = {
+    resourceSpans: [
+      {
+        resource: { attributes: [{ key: 'host.name', value: { stringValue: 'host-a' } }] },
+        scopeSpans: [
+          {
+            spans: [
+              sp('good1', '1700000000000000000', '1700000002000000000', '10'),
+              sp('huge', '1700000000000000000', '1700000002000000000', '9223372036854775808'),
+              sp('backwards', '1700000005000000000', '1700000001000000000', '10'),
+              sp('good2', '1700000003000000000', '1700000004000000000', '20'),
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  for (const [name, payload, type] of [
+    ['json', JSON.stringify(body), 'application/json'],
+    ['protobuf', encodeTraceRequest(body), 'application/x-protobuf'],
+  ] as const) {
+    const res = await post(payload, { 'content-type': type });
+    assert.equal(res.status, 200, `${name}: a partial success, not a 503 the exporter would retry`);
+    if (type === 'application/json') {
+      const out = (await res.json()) as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
+      assert.equal(out.partialSuccess.rejectedSpans, '2');
+      assert.match(out.partialSuccess.errorMessage, /2\^53/);
+    } else assert.ok((await res.arrayBuffer()).byteLength > 0, 'protobuf partial_success');
+  }
+  const mine = (d: { kind: string; value: unknown }) =>
+    d.kind === 'request' && (d.value as { requestId: string }).requestId.startsWith(id);
+  const seen = await readTopic(kafka, topics.requests, (s) => s.filter(mine).length >= 4);
+  assert.deepEqual(
+    seen
+      .filter(mine)
+      .map((d) => (d.value as { requestId: string }).requestId.slice(id.length + 1))
+      .sort(),
+    ['good1', 'good1', 'good2', 'good2'],
+  );
+  const dead = await readTopic(
+    kafka,
+    topics.deadletter,
+    (s) => s.filter((d) => (d.value as { payload: Buffer }).payload.toString().includes(id)).length >= 4,
+  );
+  const letters = dead
+    .map((d) => d.value as { reason: string; error: string; payload: Buffer })
+    .filter((d) => d.payload.toString().includes(id));
+  assert.deepEqual(letters.map((l) => l.reason).sort(), [
+    'end-before-start',
+    'end-before-start',
+    'out-of-range',
+    'out-of-range',
+  ]);
+  assert.ok(letters.every((l) => /^resourceSpans\[0\]\.scopeSpans\[0\]\.spans\[[12]\]: /.test(l.error)));
 });
 
 test('bad requests get the status codes OTLP exporters expect', async () => {

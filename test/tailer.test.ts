@@ -59,5 +59,9 @@ test('collect-requests --follow publishes appended lines once across a restart',
     ['r1', 'r2', 'r3'],
   );
   const dead = await readTopic(kafka, topics.deadletter, (s) => s.length >= 1, 5000);
-  assert.equal((dead[0]!.value as { reason: string }).reason, 'malformed-json');
+  const letter = dead[0]!.value as { reason: string; error: string; payload: Buffer };
+  assert.equal(letter.reason, 'malformed-json');
+  // The source position is the bad line's byte offset: right after r1, r2 and r3.
+  assert.ok(letter.error.startsWith(`${file}@${3 * Buffer.byteLength(line('r1'))}: `), letter.error);
+  assert.equal(letter.payload.toString(), '{broken');
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import avro from 'avsc';
-import { AvroCodec, AvroError, rabinFingerprint } from './avro.ts';
+import { AvroCodec, AvroError, EncodeError, rabinFingerprint } from './avro.ts';
 import type { RequestLog } from '../core/types.ts';
 
 const r: RequestLog = {
@@ -99,4 +99,50 @@ test('request-log v3 carries the agent-run fields; v1/v2 data reads without them
   assert.equal('traceId' in asV2, false);
   // A v3 record without the run fields writes nulls and reads back as it was written.
   assert.deepEqual(v3.decode(v3.encode('request', r)), { kind: 'request', value: r });
+});
+
+test('encode names the field an int64 beyond 2^53 sits in, with a non-retriable EncodeError', () => {
+  const codec = new AvroCodec();
+  assert.throws(
+    () => codec.encode('request', { ...r, promptTokens: 2 ** 63 }),
+    (err: unknown) =>
+      err instanceof EncodeError &&
+      err.field === 'promptTokens' &&
+      !err.retriable &&
+      /2\^53|Avro/.test(err.message),
+  );
+});
+
+test('tryEncode rejects what the wire cannot carry, one record at a time', () => {
+  const codec = new AvroCodec();
+  const cases: [Partial<RequestLog>, string][] = [
+    [{ promptTokens: 2 ** 63 }, 'promptTokens'],
+    [{ completionTokens: -3 }, 'completionTokens'],
+    [{ tEndMs: Number.NaN }, 'tEndMs'],
+    [{ tFirstTokenMs: Infinity }, 'tFirstTokenMs'],
+    [{ gpus: [0, -1] }, 'gpus[1]'],
+  ];
+  for (const [over, field] of cases) {
+    const e = codec.tryEncode('request', { ...r, ...over });
+    assert.equal(e.ok, false, field);
+    if (!e.ok) {
+      assert.equal(e.reason, 'out-of-range');
+      assert.ok(e.message.includes(field), `${field}: ${e.message}`);
+    }
+  }
+  const p = codec.tryEncode('power', {
+    host: 'h1',
+    role: 'accelerator',
+    device: '0',
+    tMs: 1_700_000_000_000,
+    kind: 'reading',
+    energyJ: null,
+    rangeJ: null,
+    powerW: Number.NaN,
+    averagingMs: 1000,
+    source: 'nvml',
+  });
+  assert.equal(p.ok, false);
+  const good = codec.tryEncode('request', r);
+  assert.ok(good.ok && codec.decode(good.value).kind === 'request');
 });

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { JoulestreamError } from '../config/errors.ts';
 import type { Heartbeat, PowerSample, RequestLog } from '../core/types.ts';
+import { checkWireRange } from './wire-range.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/avro/', import.meta.url));
 const MAGIC = Buffer.from([0xc3, 0x01]);
@@ -84,6 +85,27 @@ export class AvroError extends JoulestreamError {
   }
 }
 
+/**
+ * A record this build cannot put on the wire: a field its Avro type cannot carry (an int64 beyond
+ * 2^53, a string where a number belongs). Not retriable: the same record fails the same way, so the
+ * caller dead-letters it alone instead of failing the batch around it.
+ */
+export class EncodeError extends Error {
+  readonly retriable = false;
+  readonly reason = 'out-of-range';
+  constructor(
+    readonly kind: RecordKind,
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'EncodeError';
+  }
+}
+
+export type EncodeResult =
+  { ok: true; value: Buffer } | { ok: false; reason: 'out-of-range'; message: string };
+
 interface Schema {
   kind: RecordKind;
   file: string;
@@ -137,7 +159,35 @@ export class AvroCodec {
   encode(kind: 'grid', value: GridIntensity): Buffer;
   encode(kind: RecordKind, value: unknown): Buffer {
     const s = this.schemaFor(kind);
+    // avsc's own error ("invalid long") names neither field nor record: find the field first.
+    const paths: string[] = [];
+    if (!s.type.isValid(value, { errorHook: (path) => paths.push(path.join('.')) })) {
+      const field = paths[0] ?? '(record)';
+      const v = field.split('.').reduce<unknown>((o, k) => (o as Record<string, unknown> | null)?.[k], value);
+      throw new EncodeError(kind, field, `${kind} field ${field}=${String(v)} does not fit its Avro type`);
+    }
     return Buffer.concat([MAGIC, s.fingerprint, s.type.toBuffer(value)]);
+  }
+
+  /**
+   * Encodes one record after the range checks a collector needs (Avro types, non-negative counts,
+   * finite doubles); a record that fails comes back as a reason and message to dead-letter, so one
+   * bad record never fails the batch it came in.
+   */
+  tryEncode(kind: 'request', value: RequestLog): EncodeResult;
+  tryEncode(kind: 'power', value: PowerSampleWire): EncodeResult;
+  tryEncode(kind: 'heartbeat', value: Heartbeat): EncodeResult;
+  tryEncode(kind: 'deadletter', value: DeadLetter): EncodeResult;
+  tryEncode(kind: 'grid', value: GridIntensity): EncodeResult;
+  tryEncode(kind: RecordKind, value: object): EncodeResult {
+    const p = checkWireRange(kind, value);
+    if (p) return { ok: false, reason: p.reason, message: `${kind} ${p.message}` };
+    try {
+      return { ok: true, value: this.encode(kind as 'request', value as RequestLog) };
+    } catch (err) {
+      if (err instanceof EncodeError) return { ok: false, reason: err.reason, message: err.message };
+      throw err;
+    }
   }
 
   /** Decodes any known writer version into this build's current reader schema for that kind. */

@@ -9,47 +9,95 @@ import { AssignerProtocol, type Assigner, type PartitionAssigner } from 'kafkajs
 const NAME = 'JoulestreamCoPartitioned';
 const VERSION = 1;
 
-/** Partition p of every topic to the member at p mod n (members sorted): pure, for tests. */
+/** A group member and the topics it subscribed to (from its join metadata). */
+export interface GroupMember {
+  memberId: string;
+  topics: readonly string[];
+}
+
+/**
+ * Partition p of every topic to the member at p mod n (members sorted), among the members that
+ * subscribed to those topics only: pure, for tests. Members are grouped by their subscription, so
+ * two pipelines with different topic prefixes in one group each get only their own topics' partitions
+ * (a member handed a topic it did not subscribe to ignores it, and that topic's hosts go
+ * unattributed). A topic two subscription groups share goes to the first (sorted) of them only,
+ * so every topic-partition still has exactly one owner. Plain member ids mean everyone subscribed
+ * to every topic.
+ */
 export function coPartitionedAssignment(
-  memberIds: readonly string[],
+  memberList: readonly (string | GroupMember)[],
   partitionsByTopic: Readonly<Record<string, number[]>>,
 ): Record<string, Record<string, number[]>> {
-  const members = [...memberIds].sort();
-  const out: Record<string, Record<string, number[]>> = Object.fromEntries(members.map((m) => [m, {}]));
-  if (members.length === 0) return out;
-  const ids = [...new Set(Object.values(partitionsByTopic).flat())].sort((a, b) => a - b);
-  ids.forEach((p, i) => {
-    const m = members[i % members.length]!;
-    for (const [topic, parts] of Object.entries(partitionsByTopic))
-      if (parts.includes(p)) (out[m]![topic] ??= []).push(p);
-  });
+  const allTopics = Object.keys(partitionsByTopic);
+  const members = memberList.map((m) => (typeof m === 'string' ? { memberId: m, topics: allTopics } : m));
+  const out: Record<string, Record<string, number[]>> = Object.fromEntries(
+    members.map((m) => [m.memberId, {}]),
+  );
+  const groups = new Map<string, { topics: string[]; ids: string[] }>();
+  for (const m of members) {
+    const topics = [...new Set(m.topics)].filter((t) => t in partitionsByTopic).sort();
+    const key = topics.join('\u0000');
+    const g = groups.get(key) ?? { topics, ids: [] };
+    g.ids.push(m.memberId);
+    groups.set(key, g);
+  }
+  const taken = new Set<string>();
+  for (const key of [...groups.keys()].sort()) {
+    const g = groups.get(key)!;
+    const topics = g.topics.filter((t) => !taken.has(t));
+    for (const t of topics) taken.add(t);
+    const ids = g.ids.sort();
+    if (topics.length === 0) continue;
+    const parts = [...new Set(topics.flatMap((t) => partitionsByTopic[t]!))].sort((a, b) => a - b);
+    parts.forEach((p, i) => {
+      const m = ids[i % ids.length]!;
+      for (const t of topics) if (partitionsByTopic[t]!.includes(p)) (out[m]![t] ??= []).push(p);
+    });
+  }
   return out;
+}
+
+/** The topics a member subscribed to, from its join metadata; null when it cannot be read. */
+export function subscriptionOf(metadata: Buffer | undefined): string[] | null {
+  if (!metadata || metadata.length === 0) return null;
+  try {
+    return AssignerProtocol.MemberMetadata.decode(metadata)?.topics ?? null;
+  } catch {
+    return null; // not this protocol's metadata: treat the member as subscribed to everything
+  }
 }
 
 export const CoPartitionedAssigner: PartitionAssigner = ({ cluster, logger }): Assigner => ({
   name: NAME,
   version: VERSION,
-  assign({ members, topics }) {
+  async assign({ members, topics }) {
+    // kafkajs hands the leader only its own subscription; members of another pipeline in the same
+    // group subscribed to other topics, whose partitions the leader must know to assign them.
+    const subscribed = members.map((m) => ({
+      memberId: m.memberId,
+      topics: subscriptionOf(m.memberMetadata) ?? topics,
+    }));
+    const all = [...new Set(subscribed.flatMap((m) => m.topics))].sort();
+    if (all.some((t) => !topics.includes(t))) await cluster.addMultipleTargetTopics(all);
     const byTopic = Object.fromEntries(
-      topics.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((m) => m.partitionId)]),
+      all.map((t) => [t, cluster.findTopicPartitionMetadata(t).map((m) => m.partitionId)]),
     );
-    const counts = new Set(Object.values(byTopic).map((p) => p.length));
-    if (counts.size > 1)
-      logger.warn('co-partitioned topics have different partition counts; hosts may be split', { byTopic });
-    const assignment = coPartitionedAssignment(
-      members.map((m) => m.memberId),
-      byTopic,
-    );
-    return Promise.resolve(
-      Object.entries(assignment).map(([memberId, a]) => ({
-        memberId,
-        memberAssignment: AssignerProtocol.MemberAssignment.encode({
-          version: VERSION,
-          assignment: a,
-          userData: Buffer.alloc(0),
-        }),
-      })),
-    );
+    const subsets = new Map<string, string[]>();
+    for (const m of subscribed) subsets.set([...m.topics].sort().join(','), [...m.topics]);
+    for (const ts of subsets.values()) {
+      const counts = new Set(ts.map((t) => byTopic[t]?.length ?? 0));
+      if (counts.size > 1)
+        logger.warn('co-partitioned topics have different partition counts; hosts may be split', { byTopic });
+    }
+    const assignment = coPartitionedAssignment(subscribed, byTopic);
+    return Object.entries(assignment).map(([memberId, a]) => ({
+      memberId,
+      memberAssignment: AssignerProtocol.MemberAssignment.encode({
+        version: VERSION,
+        assignment: a,
+        userData: Buffer.alloc(0),
+      }),
+    }));
   },
   protocol({ topics }) {
     return {

@@ -2,6 +2,7 @@
 
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { applyLimits, DEFAULT_HTTP_LIMITS, serverOptions, type HttpLimits } from './http-limits.ts';
 import type { Registry } from './metrics.ts';
 
 export interface HealthSource {
@@ -15,8 +16,9 @@ export async function startHttp(
   port: number,
   registry: Registry,
   health: HealthSource,
+  limits: HttpLimits = DEFAULT_HTTP_LIMITS,
 ): Promise<Server & { port: number }> {
-  const server = createServer((req, res) => {
+  const server = createServer(serverOptions(limits), (req, res) => {
     const url = req.url ?? '/';
     if (url === '/metrics') {
       // prom-client collects asynchronously (the default metrics read process state on scrape).
@@ -43,6 +45,9 @@ export async function startHttp(
       res.end('not found: try /metrics, /healthz or /readyz\n');
     }
   });
+  // The same header/request timeouts and connection bound as the ingress ports; these stay
+  // unauthenticated (metrics and probes), on 127.0.0.1 unless a deployment forwards them.
+  applyLimits(server, limits);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve());

@@ -1,7 +1,14 @@
-// The bad-input corpus: one record per class of bad input the joiner must dead-letter, each with
-// the reason it must carry. Used by the bad-input test and by `npm run chaos`.
+// The joiner's bad-input corpus: one record per class of bad input on the topics, each with the
+// reason it must carry, kept as data in data/bad-input/avro-on-topics.json. Used by the bad-input
+// test and by `npm run chaos`. The collectors' corpus is bad-input-files.ts.
+//
+// Values in the data file: plain JSON, plus "NaN"; {"nowPlusMs": n} and {"t0PlusMs": n} (times
+// relative to now and to t0); {"goodStartPlusMs": n} (relative to the good request's start);
+// {"goodPlus": n} (the good request's value of that field plus n); {"repeat": s, "times": n}.
 
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { AvroCodec, PowerSampleWire } from '../adapters/avro.ts';
 import type { RequestLog } from '../core/types.ts';
 
@@ -14,118 +21,74 @@ export interface BadRecord {
   reason: string;
 }
 
+interface Entry {
+  what: string;
+  stream: 'requests' | 'power';
+  reason: string;
+  key?: string;
+  bytes?: { utf8: string } | { hex: string } | null;
+  power?: Record<string, unknown>;
+  request?: Record<string, unknown>;
+  truncateTo?: number;
+  sameIdAsGood?: boolean;
+}
+
+const FILE = fileURLToPath(new URL('../../data/bad-input/avro-on-topics.json', import.meta.url));
+
+function resolve(
+  over: Record<string, unknown>,
+  ctx: { t0: number; good: RequestLog },
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(over)) {
+    const o = v as Record<string, unknown> | null;
+    if (v === 'NaN') out[k] = NaN;
+    else if (o && typeof o === 'object' && 'nowPlusMs' in o) out[k] = Date.now() + Number(o.nowPlusMs);
+    else if (o && typeof o === 'object' && 't0PlusMs' in o) out[k] = ctx.t0 + Number(o.t0PlusMs);
+    else if (o && typeof o === 'object' && 'goodStartPlusMs' in o)
+      out[k] = ctx.good.tStartMs + Number(o.goodStartPlusMs);
+    else if (o && typeof o === 'object' && 'goodPlus' in o)
+      out[k] = Number((ctx.good as unknown as Record<string, unknown>)[k] ?? 0) + Number(o.goodPlus);
+    else if (o && typeof o === 'object' && 'repeat' in o) out[k] = String(o.repeat).repeat(Number(o.times));
+    else out[k] = v;
+  }
+  return out;
+}
+
 /**
  * `host` must be in the fleet; `good` is a request that the same run also sends, so a conflicting
  * copy of it can be built. Times are relative to `t0`, a time the joiner accepts.
  */
 export function badInputs(codec: AvroCodec, host: string, t0: number, good: RequestLog): BadRecord[] {
-  const request = (over: Partial<RequestLog>): Buffer =>
-    codec.encode('request', { ...good, requestId: `bad-${randomBytes(4).toString('hex')}`, ...over });
-  const power = (over: Partial<PowerSampleWire>): Buffer =>
-    codec.encode('power', {
-      host,
-      role: 'accelerator',
-      device: '0',
-      tMs: t0,
-      kind: 'reading',
-      energyJ: null,
-      rangeJ: null,
-      powerW: 200,
-      averagingMs: 1000,
-      source: 'nvml',
-      ...over,
-    });
-  const magic = Buffer.from([0xc3, 0x01]);
-  return [
-    {
-      what: 'undecodable bytes',
-      stream: 'requests',
-      key: host,
-      value: Buffer.from('{"not":"avro"}'),
-      reason: 'malformed-avro',
-    },
-    {
-      what: 'truncated Avro',
-      stream: 'power',
-      key: host,
-      value: power({}).subarray(0, 14),
-      reason: 'malformed-avro',
-    },
-    { what: 'record without a value', stream: 'power', key: host, value: null, reason: 'malformed-avro' },
-    {
-      what: 'unknown schema fingerprint',
-      stream: 'requests',
-      key: host,
-      value: Buffer.concat([magic, Buffer.from('feedfacecafebeef', 'hex'), Buffer.from([0, 0])]),
-      reason: 'unknown-schema',
-    },
-    { what: 'NaN power', stream: 'power', key: host, value: power({ powerW: NaN }), reason: 'invalid-power' },
-    {
-      what: 'negative power',
-      stream: 'power',
-      key: host,
-      value: power({ powerW: -50 }),
-      reason: 'invalid-power',
-    },
-    {
-      what: 'power above the device maximum',
-      stream: 'power',
-      key: host,
-      value: power({ powerW: 50_000 }),
-      reason: 'absurd-power',
-    },
-    {
-      what: 'timestamp a day in the future',
-      stream: 'power',
-      key: host,
-      value: power({ tMs: Date.now() + 86_400_000 }),
-      reason: 'clock-skew',
-    },
-    {
-      what: 'timestamp a year in the past',
-      stream: 'requests',
-      key: host,
-      value: request({
-        tStartMs: t0 - 365 * 86_400_000,
-        tEndMs: t0 - 365 * 86_400_000 + 1000,
-        tFirstTokenMs: null,
-      }),
-      reason: 'clock-skew',
-    },
-    {
-      what: 'unknown host',
-      stream: 'requests',
-      key: 'host-nowhere',
-      value: request({ host: 'host-nowhere' }),
-      reason: 'unknown-host',
-    },
-    {
-      what: 'duplicate request id, different content',
-      stream: 'requests',
-      key: host,
-      value: codec.encode('request', { ...good, completionTokens: (good.completionTokens ?? 0) + 1 }),
-      reason: 'conflicting-duplicate',
-    },
-    {
-      what: 'oversized field (10 kB tenant)',
-      stream: 'requests',
-      key: host,
-      value: request({ tenant: 'x'.repeat(10_000) }),
-      reason: 'oversized',
-    },
-    {
-      what: 'oversized record (100 kB)',
-      stream: 'requests',
-      key: host,
-      value: request({ status: 'y'.repeat(100_000) }),
-      reason: 'oversized',
-    },
-    {
-      what: 'end before start',
-      stream: 'requests',
-      key: host,
-      value: request({ tStartMs: good.tStartMs + 5000, tEndMs: good.tStartMs, tFirstTokenMs: null }),
-      reason: 'end-before-start',
-    },
-  ];
+  const entries = JSON.parse(readFileSync(FILE, 'utf8')) as Entry[];
+  const ctx = { t0, good };
+  return entries.map((e) => {
+    let value: Buffer | null;
+    if (e.power) {
+      const sample: PowerSampleWire = {
+        host,
+        role: 'accelerator',
+        device: '0',
+        tMs: t0,
+        kind: 'reading',
+        energyJ: null,
+        rangeJ: null,
+        powerW: 200,
+        averagingMs: 1000,
+        source: 'nvml',
+        ...(resolve(e.power, ctx) as Partial<PowerSampleWire>),
+      };
+      value = codec.encode('power', sample);
+    } else if (e.request) {
+      const requestId = e.sameIdAsGood ? good.requestId : `bad-${randomBytes(4).toString('hex')}`;
+      value = codec.encode('request', {
+        ...good,
+        requestId,
+        ...(resolve(e.request, ctx) as Partial<RequestLog>),
+      });
+    } else if (e.bytes === null || e.bytes === undefined) value = null;
+    else value = 'utf8' in e.bytes ? Buffer.from(e.bytes.utf8) : Buffer.from(e.bytes.hex, 'hex');
+    if (value && e.truncateTo !== undefined) value = value.subarray(0, e.truncateTo);
+    return { what: e.what, stream: e.stream, key: e.key ?? host, value, reason: e.reason };
+  });
 }

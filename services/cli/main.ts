@@ -4,45 +4,14 @@
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/config.ts';
 import { JoulestreamError } from '../config/errors.ts';
-
-const HELP = `joulestream — per-query energy and carbon attribution for AI inference
-
-Usage: joulestream <command> [options]
-
-Commands:
-  demo                 run the demo fleet through the whole pipeline and print a report
-                       ([--duration S] [--seed N] [--out DIR] [--database NAME])
-  migrate              create the ClickHouse database and apply pending migrations
-  joiner               run the windowed joiner (consumes Kafka, writes ClickHouse)
-  collect-requests     publish a JSONL request log to Kafka     (--file F [--follow]: tail it across
-                       rotation and truncation, resuming at F.pos after a restart;
-                       [--fields map.yaml]: the log's own key names, e.g. requestId: rid)
-  collect-power        publish power samples to Kafka: nvidia-smi CSV, or JSONL RAPL/BMC samples
-                       (--file F [--host H])
-  collect-local        on a GPU host: RAPL sysfs, nvidia-smi and Redfish power into Kafka  (--config F.yaml)
-  grid-poll            poll Electricity Maps / WattTime into the grid topic      (--config F.yaml)
-  grid-import          publish grid intensities from CSV zone,datetime,g_per_kwh (--file F.csv)
-  receive-otlp         OTLP/HTTP trace receiver for vLLM/SGLang spans (port JOULESTREAM_OTLP_PORT, 4318)
-  scrape               scrape dcgm-exporter / node_exporter targets into Kafka  (--targets F.yaml)
-  fit-kappa            estimate kappa per model from the fleet's own windows (replays Kafka)
-                       ([--from ISO] [--to ISO] [--format table|json])
-  rollup               the scheduled rollup service: hourly and daily aggregates, recomputed over a
-                       trailing window, and retention ([--once])
-  backfill             recompute the rollups for any range                (--from ISO [--to ISO])
-  report               reports from ClickHouse (see docs/queries.md):
-                       [--view per-query|per-1k-tokens|tenant-statement|facility-kpis|ledger|sci|eed]
-                       [--by facility|model|region|tenant] [--from ISO] [--to ISO]
-                       [--region R] [--facility F] [--model M] [--tenant T] (each repeatable)
-                       [--format table|csv|json] [--html FILE: a self-contained report with charts]
-  import-grid-factors  refresh data/grid-annual-factors.json from Ember's or eGRID's CSV
-                       (--ember F.csv | --egrid F.csv) --dataset ID --release TEXT; --help for more
-
-Configuration comes from the environment (see README.md, "Configuration").`;
+import { commandHelp, COMMANDS, globalHelp } from './commands.ts';
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP + '\n');
+    const about = command === 'help' ? rest[0] : undefined;
+    const spec = about ? COMMANDS[about] : undefined;
+    process.stdout.write((spec ? commandHelp(about!, spec) : globalHelp()) + '\n');
     return;
   }
   // Its own options, and no service configuration: it edits a data file.
@@ -51,6 +20,8 @@ async function main(argv: string[]): Promise<void> {
     await runImportGridFactors(rest);
     return;
   }
+  const spec = COMMANDS[command];
+  if (!spec) throw new JoulestreamError(`unknown command "${command}"; run joulestream --help`);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -75,15 +46,17 @@ async function main(argv: string[]): Promise<void> {
       view: { type: 'string' },
       html: { type: 'string' },
       once: { type: 'boolean' },
+      reason: { type: 'string' },
+      'dry-run': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: false,
   });
   if (values.help) {
-    process.stdout.write(HELP + '\n');
+    process.stdout.write(commandHelp(command, spec) + '\n');
     return;
   }
-  const config = loadConfig(process.env);
+  const config = loadConfig(process.env, spec.scope);
   switch (command) {
     case 'demo': {
       const { runDemo } = await import('../demo/demo.ts');
@@ -170,6 +143,11 @@ async function main(argv: string[]): Promise<void> {
     case 'report': {
       const { runReport } = await import('../report/cli.ts');
       await runReport(config, values);
+      return;
+    }
+    case 'redrive': {
+      const { runRedrive } = await import('./redrive.ts');
+      await runRedrive(config, values);
       return;
     }
     default:

@@ -3,11 +3,12 @@
 
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { AvroCodec, type PowerSampleWire } from '../adapters/avro.ts';
+import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import type { Stream } from '../core/types.ts';
+import { deadLetterMessage } from './dead-letters.ts';
 import {
   parsePowerLine,
   DEFAULT_FIELDS,
@@ -113,21 +114,14 @@ async function run(
       res.deadLettered++;
       deadCount.inc({ reason: r.reason });
       deps.log.warn({ line: res.lines, reason: r.reason }, r.message);
-      const payload = Buffer.from(line.slice(0, 64 * 1024));
-      await dead.add({
-        key: 'unknown',
-        value: codec.encode('deadletter', {
-          reason: r.reason,
-          error: `${path}:${res.lines}: ${r.message}`,
+      await dead.add(
+        deadLetterMessage(
+          codec,
           stage,
-          topic: null,
-          partition: null,
-          offset: null,
-          key: null,
-          payload,
-          tMs: Date.now(),
-        }),
-      });
+          { reason: r.reason, message: r.message, position: `${path}:${res.lines}`, payload: line },
+          Date.now(),
+        ),
+      );
       continue;
     }
     if (r.source !== undefined) sources.add(r.source);
@@ -158,10 +152,9 @@ export function collectRequestsFile(
   return run(path, 'requests', deps, 'request-collector', (line) => {
     const p = parseRequestLine(line, fields);
     if (!p.ok) return p;
-    return {
-      messages: [{ key: p.value.host, value: codec.encode('request', p.value) }],
-      tMs: p.value.tEndMs,
-    };
+    const e = codec.tryEncode('request', p.value);
+    if (!e.ok) return e;
+    return { messages: [{ key: p.value.host, value: e.value }], tMs: p.value.tEndMs };
   });
 }
 
@@ -181,8 +174,16 @@ export function collectPowerCsv(
     }
     const p = parseCsvRow(line, header, defaultHost);
     if (!p.ok) return p;
+    const messages: OutMessage[] = [];
+    for (const s of p.value) {
+      // One row carries several devices' samples; a row with any unencodable one is refused whole,
+      // so the dead letter holds the row as written.
+      const e = codec.tryEncode('power', s);
+      if (!e.ok) return e;
+      messages.push({ key: s.host, value: e.value });
+    }
     return {
-      messages: p.value.map((s: PowerSampleWire) => ({ key: s.host, value: codec.encode('power', s) })),
+      messages,
       tMs: p.value[0]!.tMs,
       source: p.value[0]!.source,
     };
@@ -195,8 +196,10 @@ export function collectPowerJsonl(path: string, deps: CollectorDeps): Promise<Co
   return run(path, 'power', deps, 'power-collector', (line) => {
     const p = parsePowerLine(line);
     if (!p.ok) return p;
+    const e = codec.tryEncode('power', p.value);
+    if (!e.ok) return e;
     return {
-      messages: [{ key: p.value.host, value: codec.encode('power', p.value) }],
+      messages: [{ key: p.value.host, value: e.value }],
       tMs: p.value.tMs,
       source: p.value.source,
     };

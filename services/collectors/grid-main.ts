@@ -9,6 +9,8 @@
 
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
+import { toUnusable, UnusableAnswerError } from './unusable-answer.ts';
 import { AvroCodec, type GridIntensity } from '../adapters/avro.ts';
 import { startHttp } from '../adapters/http.ts';
 import { createKafka, ensureTopics, topicsFor, type Topics } from '../adapters/kafka.ts';
@@ -73,16 +75,27 @@ export function parseGridConfig(
   return { intervalMs, feeds };
 }
 
+/** Publishes each value alone: one the wire cannot carry is dead-lettered; returns how many were. */
 export async function publishGrid(
   sender: Sender,
   topics: Topics,
   values: readonly GridIntensity[],
-): Promise<void> {
+  extraUnusable: readonly Unusable[] = [],
+): Promise<number> {
   const codec = new AvroCodec();
-  await sender.send(
-    topics.grid,
-    values.map((v) => ({ key: v.zone, value: codec.encode('grid', v) })),
+  const enc = encodeEach(
+    values,
+    (v) => codec.tryEncode('grid', v),
+    (v) => v.zone,
+    (v) => `${v.source} ${v.zone}`,
   );
+  await sender.send(topics.grid, enc.messages);
+  const dead = [...extraUnusable, ...enc.unusable];
+  await sender.send(
+    topics.deadletter,
+    dead.map((u) => deadLetterMessage(codec, 'grid', u, Date.now())),
+  );
+  return dead.length;
 }
 
 async function open(config: Readonly<Config>, name: string) {
@@ -95,13 +108,22 @@ async function open(config: Readonly<Config>, name: string) {
 }
 
 export async function runGridImport(config: Readonly<Config>, file: string): Promise<void> {
-  const { values, errors } = parseGridCsv(readFileSync(file, 'utf8'));
-  if (errors.length > 0) throw new ConfigError(`${file}: ${errors.length} bad lines; first: ${errors[0]}`);
+  const text = readFileSync(file, 'utf8');
+  const { values, errors } = parseGridCsv(text);
+  if (values.length === 0 && errors.length > 0) throw new ConfigError(`${file}: ${errors[0]}`);
+  // Bad lines are dead-lettered one by one (the line as payload); the good ones are imported.
+  const lines = text.split('\n');
+  const unusable: Unusable[] = errors.map((e) => {
+    const n = Number(/^line (\d+):/.exec(e)?.[1] ?? 0);
+    return { reason: 'invalid-field', message: e, position: `${file}:${n}`, payload: lines[n - 1] ?? e };
+  });
   const { log, topics, out } = await open(config, 'grid-import');
-  await publishGrid(out.sender, topics, values);
+  const dead = await publishGrid(out.sender, topics, values, unusable);
   await out.close();
-  log.info({ file, values: values.length }, 'grid intensities published');
-  process.stdout.write(`published ${values.length} intensities from ${file} to ${topics.grid}\n`);
+  log.info({ file, values: values.length, deadLettered: dead }, 'grid intensities published');
+  process.stdout.write(
+    `published ${values.length} intensities from ${file} to ${topics.grid}; ${dead} lines dead-lettered\n`,
+  );
 }
 
 export async function runGridPoller(config: Readonly<Config>, file: string, env: Env): Promise<void> {
@@ -117,15 +139,22 @@ export async function runGridPoller(config: Readonly<Config>, file: string, env:
   const published = metrics.counter('joulestream_grid_values_total', 'Intensities published, by source');
   const errors = metrics.counter('joulestream_grid_errors_total', 'Failed zone polls, by zone');
   const stop = new AbortController();
-  const http = await startHttp(config.httpPort, metrics, { live: () => true, ready: () => ({ ok: true }) });
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    { live: () => true, ready: () => ({ ok: true }) },
+    config.http,
+  );
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());
   while (!stop.signal.aborted) {
+    const unusable: Unusable[] = [];
     const values = await pollGrid(feeds, (zone, err) => {
       errors.inc({ zone });
       log.warn({ zone, err: err.message }, 'grid poll failed');
+      if (err instanceof UnusableAnswerError) unusable.push(toUnusable(err, zone));
     });
-    await publishGrid(out.sender, topics, values);
+    await publishGrid(out.sender, topics, values, unusable);
     for (const v of values) published.inc({ source: v.source });
     await new Promise<void>((r) => {
       const t = setTimeout(r, intervalMs);

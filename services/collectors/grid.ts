@@ -4,6 +4,7 @@
 // WattTime's marginal signals (MOER) and its percentile index are refused with a reason.
 
 import type { GridIntensity } from '../adapters/avro.ts';
+import { UnusableAnswerError } from './unusable-answer.ts';
 
 export class GridFeedError extends Error {}
 
@@ -104,26 +105,57 @@ export interface GridFeedConfig {
   wattTime?: { baseUrl?: string; regions: Record<string, string>; username: string; password: string };
 }
 
-/** Fetches the latest values of every configured zone; a failing zone never stops the others. */
+/**
+ * Fetches the latest values of every configured zone; a failing zone never stops the others. An
+ * answer without a usable value reaches `onError` as an UnusableAnswerError (to dead-letter).
+ */
 export async function pollGrid(
   cfg: GridFeedConfig,
   onError: (zone: string, err: Error) => void,
 ): Promise<GridIntensity[]> {
   const out: GridIntensity[] = [];
-  const get = async (url: string, headers: Record<string, string>): Promise<unknown> => {
+  interface Answer {
+    url: string;
+    body: unknown;
+    text: string;
+  }
+  const get = async (url: string, headers: Record<string, string>): Promise<Answer> => {
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(15_000) });
     if (!res.ok) throw new GridFeedError(`${new URL(url).host} answered HTTP ${res.status}`);
-    return res.json();
+    const text = await res.text();
+    try {
+      return { url, body: JSON.parse(text) as unknown, text };
+    } catch (err) {
+      throw new UnusableAnswerError(
+        'malformed-answer',
+        url,
+        `${url}: not JSON (${(err as Error).message})`,
+        text,
+      );
+    }
+  };
+  // An answer that parses but holds no usable value is bad input: dead-lettered with the answer.
+  const parse = (
+    a: { url: string; body: unknown; text: string },
+    f: (b: unknown) => GridIntensity[],
+  ): GridIntensity[] => {
+    try {
+      return f(a.body);
+    } catch (err) {
+      if (err instanceof GridFeedError)
+        throw new UnusableAnswerError('invalid-grid-answer', a.url, err.message, a.text);
+      throw err;
+    }
   };
   const em = cfg.electricityMaps;
   if (em) {
     const base = em.baseUrl ?? 'https://api.electricitymap.org';
     for (const zone of em.zones) {
       try {
-        const body = await get(`${base}/v3/carbon-intensity/latest?zone=${encodeURIComponent(zone)}`, {
+        const a = await get(`${base}/v3/carbon-intensity/latest?zone=${encodeURIComponent(zone)}`, {
           'auth-token': em.apiKey,
         });
-        out.push(...parseElectricityMaps(body, zone));
+        out.push(...parse(a, (b) => parseElectricityMaps(b, zone)));
       } catch (err) {
         onError(zone, err as Error);
       }
@@ -134,10 +166,12 @@ export async function pollGrid(
     const base = wt.baseUrl ?? 'https://api.watttime.org';
     let token: string | null = null;
     try {
-      const login = (await get(`${base}/login`, {
-        authorization: `Basic ${Buffer.from(`${wt.username}:${wt.password}`).toString('base64')}`,
-      })) as { token?: string };
-      token = login.token ?? null;
+      const login = (
+        await get(`${base}/login`, {
+          authorization: `Basic ${Buffer.from(`${wt.username}:${wt.password}`).toString('base64')}`,
+        })
+      ).body as { token?: string } | null;
+      token = login?.token ?? null;
       if (!token) throw new GridFeedError('WattTime login answered without a token');
     } catch (err) {
       for (const zone of Object.values(wt.regions)) onError(zone, err as Error);
@@ -153,10 +187,10 @@ export async function pollGrid(
             start: start.toISOString(),
             end: end.toISOString(),
           });
-          const body = await get(`${base}/v3/historical?${q.toString()}`, {
+          const a = await get(`${base}/v3/historical?${q.toString()}`, {
             authorization: `Bearer ${token}`,
           });
-          out.push(...parseWattTime(body, zone));
+          out.push(...parse(a, (b) => parseWattTime(b, zone)));
         } catch (err) {
           onError(zone, err as Error);
         }

@@ -20,7 +20,9 @@ import { createLogger, type Logger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import { secret, type Config, type Env } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
+import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
 import { NvidiaSmi, RaplSysfs, Redfish, type PowerSource } from './local-sources.ts';
+import { toUnusable, UnusableAnswerError } from './unusable-answer.ts';
 
 export interface LocalConfig {
   host: string;
@@ -102,6 +104,10 @@ export class LocalCollector {
     this.m = {
       samples: deps.metrics.counter('joulestream_local_samples_total', 'Samples published, by source'),
       errors: deps.metrics.counter('joulestream_local_source_errors_total', 'Failed reads, by source'),
+      dead: deps.metrics.counter(
+        'joulestream_local_dead_letters_total',
+        'Unusable answers and samples, by reason',
+      ),
     };
   }
 
@@ -112,24 +118,49 @@ export class LocalCollector {
     await Promise.all(
       this.cfg.sources.map(async (src) => {
         try {
-          const samples = await src.read(nowMs);
+          const read = await src.read(nowMs);
+          // Each sample is encoded alone: one the wire cannot carry is dead-lettered, not the round.
+          const enc = encodeEach(
+            read,
+            (s) => this.codec.tryEncode('power', s),
+            () => host,
+            (s) => `${src.name} ${s.role}:${s.device}`,
+          );
+          const samples = enc.kept;
           const newest = samples.reduce((t, s) => Math.max(t, s.tMs), nowMs);
           await this.deps.publisher.send(this.deps.topics.power, [
-            ...samples.map((s) => ({ key: host, value: this.codec.encode('power', s) })),
+            ...enc.messages,
             {
               key: host,
               value: this.codec.encode('heartbeat', { host, stream: 'power', tMs: newest, source: src.name }),
             },
           ]);
+          await this.deadLetter([...(src.takeUnusable?.() ?? []), ...enc.unusable], nowMs);
           this.m.samples.inc({ source: src.name }, samples.length);
           n += samples.length;
         } catch (err) {
           this.m.errors.inc({ source: src.name });
           this.deps.log.warn({ source: src.name, err: (err as Error).message }, 'power source read failed');
+          if (err instanceof UnusableAnswerError)
+            await this.deadLetter([toUnusable(err, host)], nowMs).catch((e: unknown) =>
+              this.deps.log.warn(
+                { err: (e as Error).message },
+                'dead letter not published; retried next tick',
+              ),
+            );
         }
       }),
     );
     return n;
+  }
+
+  private async deadLetter(unusable: readonly Unusable[], nowMs: number): Promise<void> {
+    if (unusable.length === 0) return;
+    for (const u of unusable) this.m.dead.inc({ reason: u.reason });
+    await this.deps.publisher.send(
+      this.deps.topics.deadletter,
+      unusable.map((u) => deadLetterMessage(this.codec, 'local-collector', u, nowMs)),
+    );
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -164,10 +195,15 @@ export async function runLocalCollector(config: Readonly<Config>, file: string, 
   const metrics = new Registry();
   const collector = new LocalCollector(cfg, { publisher: out.sender, topics, log, metrics });
   const stop = new AbortController();
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => (stop.signal.aborted ? { ok: false, reason: 'stopping' } : { ok: true }),
-  });
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => (stop.signal.aborted ? { ok: false, reason: 'stopping' } : { ok: true }),
+    },
+    config.http,
+  );
   log.info(
     { host: cfg.host, sources: cfg.sources.map((s) => s.name), port: http.port },
     'local collector started',

@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { PowerSampleWire } from '../adapters/avro.ts';
+import type { Unusable } from './dead-letters.ts';
 import { parseCsvHeader, parseCsvRow } from './parse.ts';
 import {
   environmentWatts,
@@ -19,6 +20,7 @@ import {
   sensorPaths,
   sensorWatts,
 } from './redfish-answers.ts';
+import { UnusableAnswerError } from './unusable-answer.ts';
 
 const run = promisify(execFile);
 
@@ -26,6 +28,8 @@ export interface PowerSource {
   /** Source name on the samples and heartbeats (watermarks are kept per source). */
   readonly name: string;
   read(nowMs: number): Promise<PowerSampleWire[]>;
+  /** Parts of the last answer that were refused one by one (bad rows), to dead-letter. */
+  takeUnusable?(): Unusable[];
 }
 
 /**
@@ -84,6 +88,12 @@ export class RaplSysfs implements PowerSource {
  */
 export class NvidiaSmi implements PowerSource {
   readonly name = 'nvml';
+  private unusable: Unusable[] = [];
+  takeUnusable(): Unusable[] {
+    const u = this.unusable;
+    this.unusable = [];
+    return u;
+  }
   constructor(
     private readonly host: string,
     private readonly command: readonly string[] = ['nvidia-smi'],
@@ -98,11 +108,27 @@ export class NvidiaSmi implements PowerSource {
     );
     const lines = stdout.split('\n').filter((l) => l.trim() !== '');
     const header = parseCsvHeader(lines[0] ?? '');
-    if (!header.ok) throw new Error(`nvidia-smi output: ${header.message}`);
+    if (!header.ok)
+      throw new UnusableAnswerError(
+        header.reason,
+        this.command.join(' '),
+        `nvidia-smi output: ${header.message}`,
+        stdout,
+      );
     const out: PowerSampleWire[] = [];
-    for (const line of lines.slice(1)) {
+    for (const [i, line] of lines.slice(1).entries()) {
       const row = parseCsvRow(line, header.value, this.host);
-      if (!row.ok) throw new Error(`nvidia-smi output: ${row.message}`);
+      // One bad GPU row is refused alone; the other GPUs' readings still publish.
+      if (!row.ok) {
+        this.unusable.push({
+          reason: row.reason,
+          message: `nvidia-smi output: ${row.message}`,
+          position: `${this.command.join(' ')} row ${i + 1}`,
+          payload: line,
+          key: this.host,
+        });
+        continue;
+      }
       // "[N/A]" energy (older GPUs) leaves only the reading; both carry the nvml source name.
       out.push(...row.value.map((s) => ({ ...s, source: this.name })));
     }
@@ -223,12 +249,30 @@ export class Redfish implements PowerSource {
     return null;
   }
 
+  /**
+   * Reads a value from a BMC answer. A body that is not the resource it should be is bad input
+   * (dead-lettered with the answer), not a reason to crash the agent.
+   */
+  private answer<T>(read: (body: string) => T, a: HttpAnswer, path: string): T {
+    try {
+      return read(a.body);
+    } catch (err) {
+      if (!(err instanceof RedfishAnswerError)) throw err;
+      throw new UnusableAnswerError(
+        'malformed-answer',
+        this.opts.baseUrl + path,
+        `Redfish ${path}: ${err.message}`,
+        a.body,
+      );
+    }
+  }
+
   async read(nowMs: number): Promise<PowerSampleWire[]> {
     const base = `/redfish/v1/Chassis/${encodeURIComponent(this.opts.chassis)}`;
     let watts: number | undefined;
     if (this.resource === 'environment') {
       const env = await this.get(`${base}/EnvironmentMetrics`);
-      if (env.status === 200) watts = environmentWatts(env.body);
+      if (env.status === 200) watts = this.answer(environmentWatts, env, `${base}/EnvironmentMetrics`);
       else if (env.status === 404) this.resource = 'sensor';
       else throw new Error(`Redfish ${base}/EnvironmentMetrics: HTTP ${env.status}`);
     }
@@ -237,16 +281,21 @@ export class Redfish implements PowerSource {
       if (this.sensorPath) {
         const r = await this.get(this.sensorPath);
         if (r.status !== 200) throw new Error(`Redfish ${this.sensorPath}: HTTP ${r.status}`);
-        watts = sensorWatts(r.body);
+        watts = this.answer(sensorWatts, r, this.sensorPath);
       } else this.resource = 'power';
     }
     if (watts === undefined) {
       const p = await this.get(`${base}/Power`);
       if (p.status !== 200) throw new Error(`Redfish ${base}/Power: HTTP ${p.status}`);
-      watts = powerWatts(p.body);
+      watts = this.answer(powerWatts, p, `${base}/Power`);
     }
     if (typeof watts !== 'number' || !Number.isFinite(watts) || watts < 0)
-      throw new Error(`Redfish ${this.opts.baseUrl}: no power reading in EnvironmentMetrics or Power`);
+      throw new UnusableAnswerError(
+        'invalid-power',
+        this.opts.baseUrl + base,
+        `Redfish ${this.opts.baseUrl}: no usable power reading in EnvironmentMetrics or Power (got ${String(watts)})`,
+        String(watts),
+      );
     return [
       {
         host: this.host,

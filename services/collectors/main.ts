@@ -14,6 +14,7 @@ import { DEFAULT_FIELDS, parseFieldMap, parseRequestLine, type RequestFieldMap }
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { Tailer } from './tailer.ts';
+import { deadLetterMessage } from './dead-letters.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import { collectPowerCsv, collectPowerJsonl, collectRequestsFile } from './file-collectors.ts';
@@ -26,30 +27,26 @@ async function followRequests(
   fields: RequestFieldMap,
 ): Promise<void> {
   const codec = new AvroCodec();
-  const tailer = new Tailer(file, positionFile, async (lines) => {
+  const tailer = new Tailer(file, positionFile, async (lines, offsets) => {
     const requests: OutMessage[] = [];
     const dead: OutMessage[] = [];
-    for (const line of lines) {
+    lines.forEach((line, i) => {
       const p = parseRequestLine(line, fields);
-      if (p.ok) requests.push({ key: p.value.host, value: codec.encode('request', p.value) });
-      else {
-        deps.log.warn({ reason: p.reason }, p.message);
-        dead.push({
-          key: 'unknown',
-          value: codec.encode('deadletter', {
-            reason: p.reason,
-            error: `${file}: ${p.message}`,
-            stage: 'request-tailer',
-            topic: null,
-            partition: null,
-            offset: null,
-            key: null,
-            payload: Buffer.from(line.slice(0, 64 * 1024)),
-            tMs: Date.now(),
-          }),
-        });
+      // Each line stands alone: one that does not parse or encode is dead-lettered, the rest land.
+      const e = p.ok ? codec.tryEncode('request', p.value) : p;
+      if (p.ok && e.ok) requests.push({ key: p.value.host, value: e.value });
+      else if (!e.ok) {
+        deps.log.warn({ reason: e.reason, file, byteOffset: offsets[i] }, e.message);
+        dead.push(
+          deadLetterMessage(
+            codec,
+            'request-tailer',
+            { reason: e.reason, message: e.message, position: `${file}@${offsets[i]}`, payload: line },
+            Date.now(),
+          ),
+        );
       }
-    }
+    });
     await deps.publisher.send(deps.topics.requests, requests);
     await deps.publisher.send(deps.topics.deadletter, dead);
   });

@@ -9,12 +9,17 @@ import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
 import type { Config } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
+import { BearerTokens } from '../adapters/ingress-auth.ts';
 import { OtlpReceiver } from './otlp-receiver.ts';
 
-export async function runOtlpReceiver(config: Readonly<Config>, env: NodeJS.ProcessEnv): Promise<void> {
-  const port = Number(env.JOULESTREAM_OTLP_PORT ?? 4318);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new ConfigError('JOULESTREAM_OTLP_PORT must be a port number (0-65535)');
+export async function runOtlpReceiver(config: Readonly<Config>, _env?: NodeJS.ProcessEnv): Promise<void> {
+  const { port, tokensFile, tls } = config.otlp;
+  let tokens: BearerTokens | null = null;
+  try {
+    tokens = tokensFile ? new BearerTokens(tokensFile) : null;
+  } catch (err) {
+    throw new ConfigError(`JOULESTREAM_OTLP_TOKENS_FILE: ${(err as Error).message}`);
+  }
   const log = createLogger('otlp-receiver', config.logLevel);
   const fleet = loadFleet(config.fleetFile);
   const topics = topicsFor(config.kafka.topicPrefix);
@@ -28,14 +33,33 @@ export async function runOtlpReceiver(config: Readonly<Config>, env: NodeJS.Proc
     log,
     metrics,
     instances: fleet.instances ?? new Map(),
+    maxBodyBytes: config.otlp.maxBodyBytes,
+    maxDecodedBytes: config.otlp.maxDecodedBytes,
+    limits: config.http,
+    ...(tokens || tls?.clientCa ? { auth: { tokens, mutualTls: Boolean(tls?.clientCa) } } : {}),
+    ...(tls ? { tls } : {}),
   });
   const traces = await receiver.listen(port);
   let stopping = false;
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => (stopping ? { ok: false, reason: 'stopping' } : { ok: true }),
-  });
-  log.info({ port: traces.port, healthPort: http.port }, 'OTLP receiver listening on /v1/traces');
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => (stopping ? { ok: false, reason: 'stopping' } : { ok: true }),
+    },
+    config.http,
+  );
+  log.info(
+    {
+      port: traces.port,
+      healthPort: http.port,
+      tls: Boolean(tls),
+      mutualTls: Boolean(tls?.clientCa),
+      tokens: Boolean(tokens),
+    },
+    'OTLP receiver listening on /v1/traces',
+  );
   await new Promise<void>((resolve) => {
     const stop = () => {
       stopping = true;

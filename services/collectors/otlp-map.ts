@@ -4,6 +4,7 @@
 // Pure: an OTLP/JSON-shaped request in (the protobuf decoder produces the same shape).
 
 import type { RequestLog } from '../core/types.ts';
+import { spanPosition, spanTimes, spanTokens } from './otlp-validate.ts';
 
 export interface OtlpAnyValue {
   stringValue?: string;
@@ -44,7 +45,8 @@ export interface MappedSpans {
   ignored: number;
   /** GenAI spans that are not the serving engine's (the application's client and agent spans): counted, not requests. */
   nonServing: NonServingCounts;
-  rejected: { reason: string; message: string; span: string }[];
+  /** `span`: the span as JSON (the dead letter's payload); `position`: where it sat in the export. */
+  rejected: { reason: string; message: string; span: string; position: string }[];
 }
 
 function scalar(v: OtlpAnyValue | undefined): string | number | boolean | undefined {
@@ -119,14 +121,14 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
     rejected: [],
   };
   const runs = runContexts(req);
-  for (const rs of objects(req.resourceSpans)) {
+  for (const [ri, rs] of objects(req.resourceSpans).entries()) {
     const res = attrs(rs.resource?.attributes);
     const instanceId = str(res, 'service.instance.id');
     const inst = instanceId ? instances.get(instanceId) : undefined;
     const host = str(res, 'host.name') ?? inst?.host ?? null;
     const resGpus = gpusOf(res.get('joulestream.gpus'));
-    for (const ss of objects(rs.scopeSpans)) {
-      for (const sp of objects(ss.spans)) {
+    for (const [si, ss] of objects(rs.scopeSpans).entries()) {
+      for (const [pi, sp] of objects(ss.spans).entries()) {
         const a = attrs(sp.attributes);
         const role = spanRole(sp, a);
         if (role === null) {
@@ -139,7 +141,12 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
         }
         const label = `${sp.traceId ?? ''}/${sp.spanId ?? ''}`;
         const reject = (reason: string, message: string) =>
-          out.rejected.push({ reason, message, span: label });
+          out.rejected.push({
+            reason,
+            message,
+            span: JSON.stringify(sp).slice(0, 64 * 1024),
+            position: spanPosition(ri, si, pi),
+          });
         if (!host) {
           reject(
             'unknown-host',
@@ -161,20 +168,20 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
           reject('invalid-field', `span ${label}: neither an end time nor gen_ai.latency.e2e`);
           continue;
         }
-        const tStart = Math.min(tEnd, startMs + Math.max(0, Math.round(queueS * 1000)));
-        if (!Number.isSafeInteger(tStart) || !Number.isSafeInteger(tEnd)) {
-          reject('invalid-field', `span ${label}: end time or latencies out of range`);
+        const times = spanTimes({ startMs, endMs: tEnd, queueS, ttftS }, label);
+        if ('reason' in times) {
+          reject(times.reason, times.message);
           continue;
         }
         const promptTokens = num(a, 'gen_ai.usage.prompt_tokens', 'gen_ai.usage.input_tokens');
         const completionTokens = num(a, 'gen_ai.usage.completion_tokens', 'gen_ai.usage.output_tokens');
-        if (
-          ![promptTokens, completionTokens].every((n) => n === null || (Number.isSafeInteger(n) && n >= 0))
-        ) {
-          reject('invalid-field', `span ${label}: token counts must be non-negative integers`);
+        const badTokens =
+          spanTokens('prompt tokens', promptTokens, label) ??
+          spanTokens('completion tokens', completionTokens, label);
+        if (badTokens) {
+          reject(badTokens.reason, badTokens.message);
           continue;
         }
-        const ft = ttftS !== null ? startMs + Math.round(ttftS * 1000) : null;
         const code = sp.status?.code;
         out.requests.push({
           requestId: str(a, 'gen_ai.request.id') ?? label,
@@ -183,9 +190,7 @@ export function mapSpans(req: OtlpRequest, instances: InstanceMap): MappedSpans 
           model: str(a, 'gen_ai.response.model', 'gen_ai.request.model') ?? 'unknown',
           tenant: str(a, 'joulestream.tenant', 'tenant') ?? str(res, 'joulestream.tenant') ?? 'unknown',
           status: code === 2 || code === 'STATUS_CODE_ERROR' ? 'error' : 'ok',
-          tStartMs: tStart,
-          tEndMs: tEnd,
-          tFirstTokenMs: ft !== null && ft >= tStart && ft <= tEnd ? ft : null,
+          ...times,
           promptTokens,
           completionTokens,
           ...runFields(sp, a, runs),

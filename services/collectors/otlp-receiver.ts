@@ -1,23 +1,61 @@
 // The OTLP/HTTP trace receiver: `POST /v1/traces` in JSON or protobuf, optionally gzipped, as
 // vLLM's `--otlp-traces-endpoint` and any OpenTelemetry collector send it. GenAI spans become
-// request logs on Kafka (keyed by host) before the answer goes out; unusable spans are reported as
-// a partial success and dead-lettered with their reason. When Kafka cannot take the records in
-// time, the answer is 503 with Retry-After, which OTLP exporters retry: upstream waits, nothing
-// is dropped.
+// request logs on Kafka (keyed by host) before the answer goes out. Each span is validated and
+// encoded alone: unusable ones are reported as a partial success and dead-lettered with their
+// reason and position, and the rest land. Only when Kafka cannot take the records in time is the
+// answer 503 with Retry-After, which OTLP exporters retry: upstream waits, nothing is dropped.
+// It is a network ingress that writes accounting data, so bodies are bounded on the wire and after
+// decompression, slow clients are cut off, concurrent exports are bounded, and bearer tokens and
+// mutual TLS can be required (http-limits.ts, ingress-auth.ts).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { gunzip } from 'node:zlib';
-import { promisify } from 'node:util';
+import { createServer as createHttpsServer } from 'node:https';
 import { AvroCodec } from '../adapters/avro.ts';
-import type { Topics } from '../adapters/kafka.ts';
+import {
+  applyLimits,
+  DEFAULT_HTTP_LIMITS,
+  HttpError,
+  readBody,
+  serverOptions,
+  type HttpLimits,
+} from '../adapters/http-limits.ts';
+import { authenticate, type IngressAuth } from '../adapters/ingress-auth.ts';
+import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import { SpoolFullError, type Sender } from '../adapters/spool.ts';
 import { otlpLatency, type Registry } from '../adapters/metrics.ts';
-import { mapSpans, type InstanceMap, type OtlpRequest } from './otlp-map.ts';
+import type { RequestLog } from '../core/types.ts';
+import { mapSpans, type InstanceMap, type MappedSpans, type OtlpRequest } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse } from './otlp-proto.ts';
+import { deadLetterMessage } from './dead-letters.ts';
 
-const gunzipAsync = promisify(gunzip);
+type EncodedSpans = MappedSpans & { messages: OutMessage[] };
+
+/**
+ * Encodes each request alone: one the wire cannot carry (an int64 beyond 2^53 that slipped past
+ * the mapper) joins the rejected spans instead of failing the export with a 503 that the exporter
+ * would retry forever while the good spans in it never land.
+ */
+function encodeEach(codec: AvroCodec, mapped: MappedSpans): EncodedSpans {
+  const messages: OutMessage[] = [];
+  const requests: RequestLog[] = [];
+  const rejected = [...mapped.rejected];
+  for (const [i, r] of mapped.requests.entries()) {
+    const e = codec.tryEncode('request', r);
+    if (e.ok) {
+      messages.push({ key: r.host, value: e.value });
+      requests.push(r);
+    } else
+      rejected.push({
+        reason: e.reason,
+        message: `request ${r.requestId}: ${e.message}`,
+        span: JSON.stringify(r),
+        position: `request ${i} of the export`,
+      });
+  }
+  return { ...mapped, requests, rejected, messages };
+}
 
 export interface ReceiverDeps {
   publisher: Sender;
@@ -25,30 +63,30 @@ export interface ReceiverDeps {
   log: Logger;
   metrics: Registry;
   instances: InstanceMap;
-  /** Largest accepted body, compressed or not. */
+  /** Largest accepted body on the wire (compressed or not). */
   maxBodyBytes?: number;
+  /** Largest body after decompression: a gzip bomb is refused with 413 once past it. */
+  maxDecodedBytes?: number;
+  /** Header and request timeouts, concurrent requests (the same limits as every HTTP port). */
+  limits?: HttpLimits;
+  /** Bearer tokens and/or mutual TLS; none: open (say so in the deployment). */
+  auth?: IngressAuth;
+  /** Serve HTTPS with this certificate; `clientCa` turns on mutual TLS. */
+  tls?: { cert: string; key: string; clientCa?: string };
   /** How long Kafka may take to acknowledge before the exporter is told to retry. */
   publishTimeoutMs?: number;
   /** Exports in flight beyond which new ones are told to retry. */
   maxInFlight?: number;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-    readonly retryAfterS?: number,
-  ) {
-    super(message);
-  }
-}
-
 export class OtlpReceiver {
   private readonly codec = new AvroCodec();
   private inFlight = 0;
+  private readonly limits: HttpLimits;
   private readonly m;
 
   constructor(private readonly deps: ReceiverDeps) {
+    this.limits = deps.limits ?? DEFAULT_HTTP_LIMITS;
     const r = deps.metrics;
     this.m = {
       spans: r.counter('joulestream_otlp_spans_total', 'Spans received, by outcome'),
@@ -63,34 +101,30 @@ export class OtlpReceiver {
   }
 
   listen(port: number, host = '0.0.0.0'): Promise<Server & { port: number }> {
-    const server = createServer((req, res) => {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       void this.handle(req, res);
-    });
+    };
+    const tls = this.deps.tls;
+    const server: Server = tls
+      ? createHttpsServer(
+          {
+            ...serverOptions(this.limits),
+            cert: tls.cert,
+            key: tls.key,
+            ...(tls.clientCa
+              ? // Verified here, answered in authenticate(): 401/403 with a reason instead of a reset.
+                { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }
+              : {}),
+          },
+          onRequest,
+        )
+      : createServer(serverOptions(this.limits), onRequest);
+    applyLimits(server, this.limits);
     return new Promise((resolve) => {
       server.listen(port, host, () => {
         resolve(Object.assign(server, { port: (server.address() as AddressInfo).port }));
       });
     });
-  }
-
-  private async body(req: IncomingMessage): Promise<Buffer> {
-    const max = this.deps.maxBodyBytes ?? 16 * 1024 * 1024;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const c of req as AsyncIterable<Buffer>) {
-      size += c.length;
-      if (size > max) throw new HttpError(413, `body exceeds ${max} bytes`);
-      chunks.push(c);
-    }
-    const raw = Buffer.concat(chunks);
-    const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase();
-    if (enc === 'identity') return raw;
-    if (enc !== 'gzip') throw new HttpError(415, `content-encoding ${enc} is not supported (use gzip)`);
-    try {
-      return await gunzipAsync(raw, { maxOutputLength: max });
-    } catch (err) {
-      throw new HttpError(400, `gzip body does not decompress: ${(err as Error).message}`);
-    }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -126,22 +160,27 @@ export class OtlpReceiver {
           415,
           `content-type ${type || '(none)'}: use application/json or application/x-protobuf`,
         );
-      if (this.inFlight >= (this.deps.maxInFlight ?? 64))
+      if (this.deps.auth) authenticate(req, this.deps.auth);
+      if (this.inFlight >= (this.deps.maxInFlight ?? this.limits.maxConcurrent))
         throw new HttpError(503, 'too many exports in flight; retry later', 1);
       this.inFlight++;
       try {
-        const body = await this.body(req);
+        const body = await readBody(
+          req,
+          this.deps.maxBodyBytes ?? 4 * 1024 * 1024,
+          this.deps.maxDecodedBytes ?? 16 * 1024 * 1024,
+        );
         let parsed: OtlpRequest;
         try {
           parsed = proto ? decodeTraceRequest(body) : (JSON.parse(body.toString('utf8')) as OtlpRequest);
           if (!parsed || typeof parsed !== 'object') throw new Error('not an object');
         } catch (err) {
-          throw new HttpError(
-            400,
-            `body is not an OTLP ExportTraceServiceRequest: ${(err as Error).message}`,
-          );
+          const message = `body is not an OTLP ExportTraceServiceRequest: ${(err as Error).message}`;
+          // Recorded before the 400, which exporters do not retry: the body is not lost unseen.
+          await this.deadLetterBody(body, message);
+          throw new HttpError(400, message);
         }
-        const mapped = mapSpans(parsed, this.deps.instances);
+        const mapped = encodeEach(this.codec, mapSpans(parsed, this.deps.instances));
         const received = Date.now();
         const newest = new Map<string, number>();
         for (const r of mapped.requests)
@@ -164,15 +203,35 @@ export class OtlpReceiver {
         this.inFlight--;
       }
     } catch (err) {
-      if (err instanceof HttpError) reply(err.status, 0, err.message, err.retryAfterS);
-      else {
+      if (err instanceof HttpError) {
+        // A refused body may still be streaming in: answer, and close rather than read the rest.
+        if (err.status === 413 || err.status === 401 || err.status === 403)
+          res.setHeader('connection', 'close');
+        if (err.status === 401) res.setHeader('www-authenticate', 'Bearer');
+        reply(err.status, 0, err.message, err.retryAfterS);
+      } else {
         this.deps.log.error({ err }, 'OTLP export failed');
         reply(500, 0, 'internal error');
       }
     }
   }
 
-  private async publish(mapped: ReturnType<typeof mapSpans>): Promise<void> {
+  private async deadLetterBody(body: Buffer, message: string): Promise<void> {
+    this.m.dead.inc({ reason: 'malformed-otlp' });
+    const letter = deadLetterMessage(
+      this.codec,
+      'otlp-receiver',
+      { reason: 'malformed-otlp', message, position: 'body', payload: body },
+      Date.now(),
+    );
+    try {
+      await this.deps.publisher.send(this.deps.topics.deadletter, [letter]);
+    } catch (err) {
+      throw new HttpError(503, `Kafka refused the dead letter (${(err as Error).message}); retry later`, 5);
+    }
+  }
+
+  private async publish(mapped: EncodedSpans): Promise<void> {
     const { publisher, topics } = this.deps;
     const timeoutMs = this.deps.publishTimeoutMs ?? 10_000;
     let timer: NodeJS.Timeout | undefined;
@@ -188,7 +247,8 @@ export class OtlpReceiver {
         key: 'unknown',
         value: this.codec.encode('deadletter', {
           reason: r.reason,
-          error: r.message,
+          // The source position: where in the export the exporter's bad span sat.
+          error: `${r.position}: ${r.message}`,
           stage: 'otlp-receiver',
           topic: null,
           partition: null,
@@ -202,10 +262,7 @@ export class OtlpReceiver {
     try {
       await Promise.race([
         Promise.all([
-          publisher.send(
-            topics.requests,
-            mapped.requests.map((r) => ({ key: r.host, value: this.codec.encode('request', r) })),
-          ),
+          publisher.send(topics.requests, mapped.messages),
           publisher.send(topics.deadletter, dead),
         ]),
         timeout,

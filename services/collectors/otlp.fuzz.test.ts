@@ -19,10 +19,12 @@ const instances = new Map([['engine-1', { host: 'host-i', gpus: [0, 1] }]]);
 const decoders = [{ name: 'protobufjs', decode: decodeTraceRequest, typed: ProtoError }];
 
 /** What the receiver does after decoding: map, then encode each request for Kafka. */
-function receive(req: OtlpRequest): ReturnType<typeof mapSpans> {
+function receive(req: OtlpRequest) {
   const mapped = mapSpans(req, instances);
   for (const r of mapped.requests) codec.encode('request', r);
-  return mapped;
+  // A rejected span's payload is the span object as decoded, whose defaults (empty ids, names)
+  // a JSON body leaves out: compare what was decided about it, not its serialisation.
+  return { ...mapped, rejected: mapped.rejected.map(({ span: _span, ...rest }) => rest) };
 }
 
 /** Decodes within the time bound; a throw must be the typed error. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { encodeTraceRequest } from '../../test/support/otlp-proto-encode.ts';
-import { mapSpans, type OtlpRequest } from './otlp-map.ts';
+import { mapSpans, type OtlpRequest, type OtlpSpan } from './otlp-map.ts';
 import { decodeTraceRequest, encodeTraceResponse, ProtoError } from './otlp-proto.ts';
 
 const fixture = JSON.parse(
@@ -130,4 +130,87 @@ test('partial-success responses encode as ExportTraceServiceResponse', () => {
   assert.equal(encodeTraceResponse(0, '').length, 0);
   // partial_success { rejected_spans: 2, error_message: "x" }
   assert.deepEqual([...encodeTraceResponse(2, 'x')], [0x0a, 5, 0x08, 2, 0x12, 1, 0x78]);
+});
+
+/** One export with a good span and the given bad ones, all on host h. */
+const exportWith = (...spans: Record<string, unknown>[]): OtlpRequest => ({
+  resourceSpans: [
+    {
+      resource: { attributes: [{ key: 'host.name', value: { stringValue: 'h' } }] },
+      scopeSpans: [{ spans: [span({ id: 'good' }), ...spans.map((s, i) => span({ id: `bad-${i}`, ...s }))] }],
+    },
+  ],
+});
+function span(o: {
+  id: string;
+  startS?: number;
+  endS?: number;
+  queueS?: number;
+  ttftS?: number;
+  prompt?: string;
+}): OtlpSpan {
+  const start = BigInt(o.startS ?? 1_700_000_000) * 1_000_000_000n;
+  const end = BigInt(o.endS ?? 1_700_000_002) * 1_000_000_000n;
+  return {
+    traceId: 't',
+    spanId: o.id,
+    startTimeUnixNano: String(start),
+    endTimeUnixNano: String(end),
+    attributes: [
+      { key: 'gen_ai.request.id', value: { stringValue: o.id } },
+      { key: 'gen_ai.usage.prompt_tokens', value: { intValue: o.prompt ?? '10' } },
+      ...(o.queueS !== undefined
+        ? [{ key: 'gen_ai.latency.time_in_queue', value: { doubleValue: o.queueS } }]
+        : []),
+      ...(o.ttftS !== undefined
+        ? [{ key: 'gen_ai.latency.time_to_first_token', value: { doubleValue: o.ttftS } }]
+        : []),
+    ],
+  };
+}
+
+test('regression: a span with 2^63 prompt tokens is rejected alone; the good span in its batch maps', () => {
+  const m = mapSpans(exportWith({ prompt: '9223372036854775808' }), new Map());
+  assert.deepEqual(
+    m.requests.map((r) => r.requestId),
+    ['good'],
+  );
+  assert.equal(m.rejected.length, 1);
+  assert.equal(m.rejected[0]!.reason, 'out-of-range');
+  assert.equal(m.rejected[0]!.position, 'resourceSpans[0].scopeSpans[0].spans[1]');
+  assert.match(m.rejected[0]!.span, /9223372036854775808/); // the payload is the span itself
+});
+
+test('regression: a span that ends before it starts is end-before-start, not a 0 ms request', () => {
+  const m = mapSpans(exportWith({ startS: 1_700_000_005, endS: 1_700_000_001 }), new Map());
+  assert.deepEqual(
+    m.rejected.map((r) => r.reason),
+    ['end-before-start'],
+  );
+  assert.equal(m.requests.length, 1);
+});
+
+test('contradicting span times each get their own reason; nothing is clamped', () => {
+  const m = mapSpans(
+    exportWith(
+      { queueS: 5 }, // a 2 s span cannot have waited 5 s in the queue
+      { queueS: 0.5, ttftS: 0.2 }, // first token before the request left the queue
+      { ttftS: 3 }, // first token after the span ended
+      { prompt: '-4' },
+      { queueS: -1 },
+    ),
+    new Map(),
+  );
+  assert.deepEqual(
+    m.rejected.map((r) => r.reason),
+    ['queue-exceeds-span', 'ttft-outside-span', 'ttft-outside-span', 'out-of-range', 'invalid-field'],
+  );
+  assert.deepEqual(
+    m.rejected.map((r) => r.position),
+    [1, 2, 3, 4, 5].map((i) => `resourceSpans[0].scopeSpans[0].spans[${i}]`),
+  );
+  const ok = mapSpans(exportWith({ queueS: 0.5, ttftS: 0.7 }), new Map());
+  assert.equal(ok.rejected.length, 0);
+  assert.equal(ok.requests[1]!.tStartMs, 1_700_000_000_500);
+  assert.equal(ok.requests[1]!.tFirstTokenMs, 1_700_000_000_700);
 });

@@ -60,10 +60,15 @@ export async function runScraper(config: Readonly<Config>, targetsFile: string):
   const metrics = new Registry();
   const scraper = new Scraper({ publisher: out.sender, topics, log, metrics });
   const stop = new AbortController();
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => (stop.signal.aborted ? { ok: false, reason: 'stopping' } : { ok: true }),
-  });
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => (stop.signal.aborted ? { ok: false, reason: 'stopping' } : { ok: true }),
+    },
+    config.http,
+  );
   log.info({ port: http.port, targets: targets.length, intervalMs }, 'scraper started');
   process.once('SIGTERM', () => stop.abort());
   process.once('SIGINT', () => stop.abort());

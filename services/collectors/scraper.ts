@@ -2,13 +2,14 @@
 // into samples, publishes them keyed by host with per-source heartbeats, dead-letters what it cannot
 // use, and measures each target's clock offset from its HTTP Date header.
 
-import { AvroCodec, type PowerSampleWire } from '../adapters/avro.ts';
+import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Sender } from '../adapters/spool.ts';
 import type { Registry } from '../adapters/metrics.ts';
 import { powerFromScrape, SOURCE, type ScrapeTarget } from './prom-power.ts';
 import { parsePromText } from './prom-text.ts';
+import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
 
 const MAX_SCRAPE_BYTES = 16 * 1024 * 1024;
 
@@ -71,11 +72,16 @@ export class Scraper {
     if (clockOffsetMs !== null) this.m.offset.set(clockOffsetMs, { target: target.url });
     this.m.duration.set(t1 - t0, { target: target.url });
 
-    const { samples, rejected } = powerFromScrape(parsePromText(text), target, scrapeMs);
-    const messages: OutMessage[] = samples.map((s: PowerSampleWire) => ({
-      key: s.host,
-      value: this.codec.encode('power', s),
-    }));
+    const scraped = powerFromScrape(parsePromText(text), target, scrapeMs);
+    // Each sample is encoded alone: one the wire cannot carry is dead-lettered, the rest publish.
+    const enc = encodeEach(
+      scraped.samples,
+      (s) => this.codec.tryEncode('power', s),
+      (s) => s.host,
+      (s) => `${target.url} ${s.role}:${s.device}`,
+    );
+    const samples = enc.kept;
+    const messages: OutMessage[] = enc.messages;
     // Everything this source has for each host up to the scrape is now sent.
     const newest = new Map<string, number>();
     for (const s of samples) newest.set(s.host, Math.max(newest.get(s.host) ?? -Infinity, s.tMs));
@@ -85,25 +91,21 @@ export class Scraper {
         value: this.codec.encode('heartbeat', { host, stream: 'power', tMs, source: SOURCE[target.kind] }),
       });
     await this.deps.publisher.send(this.deps.topics.power, messages);
+    const rejected: Unusable[] = [
+      ...scraped.rejected.map((r) => ({
+        ...r,
+        position: target.url,
+        payload: r.message,
+        ...(target.host ? { key: target.host } : {}),
+      })),
+      ...enc.unusable,
+    ];
     if (rejected.length > 0) {
       for (const r of rejected) this.m.dead.inc({ reason: r.reason });
       this.deps.log.warn({ target: target.url, rejected: rejected.length }, rejected[0]!.message);
       await this.deps.publisher.send(
         this.deps.topics.deadletter,
-        rejected.map((r) => ({
-          key: target.host ?? 'unknown',
-          value: this.codec.encode('deadletter', {
-            reason: r.reason,
-            error: r.message,
-            stage: 'scraper',
-            topic: null,
-            partition: null,
-            offset: null,
-            key: null,
-            payload: Buffer.from(r.message),
-            tMs: this.now(),
-          }),
-        })),
+        rejected.map((r) => deadLetterMessage(this.codec, 'scraper', r, this.now())),
       );
     }
     this.m.scrapes.inc({ target: target.url, outcome: 'ok' });

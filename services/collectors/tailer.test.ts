@@ -55,3 +55,29 @@ test('the tailer delivers every line once, in order, across appends, rotation, t
   await t.close();
   assert.equal(new Set(got).size, got.length, 'no line twice');
 });
+
+test('each delivered line comes with the byte offset it starts at, across chunk boundaries, even inside a UTF-8 character', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'tail-'));
+  const log = join(dir, 'gateway.jsonl');
+  const text = 'first\n\nsécond-line-longer-than-a-chunk\r\nthird\nfourth-partial';
+  writeFileSync(log, text);
+  const got: [string, number][] = [];
+  const t = new Tailer(
+    log,
+    join(dir, 'pos'),
+    (lines, offsets) => {
+      lines.forEach((l, i) => got.push([l, offsets[i]!]));
+      return Promise.resolve();
+    },
+    8, // 'first\n\ns' then 'sé' split inside the two-byte é
+  );
+  await t.poll();
+  await t.close();
+  const bytes = Buffer.from(text);
+  assert.deepEqual(
+    got.map(([l]) => l),
+    ['first', 'sécond-line-longer-than-a-chunk', 'third'],
+  );
+  for (const [line, off] of got)
+    assert.equal(bytes.subarray(off, off + Buffer.byteLength(line)).toString(), line, `offset of ${line}`);
+});

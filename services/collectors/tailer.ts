@@ -14,22 +14,23 @@ export class Tailer {
   private fh: FileHandle | null = null;
   private ino = -1;
   private offset = 0;
-  private partial = '';
+  /** Bytes after the last newline: kept as bytes, so a UTF-8 character split by a chunk survives. */
+  private partial: Buffer = Buffer.alloc(0);
 
   constructor(
     private readonly path: string,
     private readonly positionPath: string,
-    /** Receives complete lines in file order; the position is saved only after it resolves. */
-    private readonly deliver: (lines: string[]) => Promise<void>,
+    /**
+     * Receives complete lines in file order, with the byte offset each starts at (the source
+     * position a dead letter names); the position is saved only after it resolves.
+     */
+    private readonly deliver: (lines: string[], byteOffsets: number[]) => Promise<void>,
     private readonly chunkBytes = 1 << 20,
   ) {}
 
   private async savePosition(): Promise<void> {
     const tmp = `${this.positionPath}.tmp`;
-    await writeFile(
-      tmp,
-      JSON.stringify({ ino: this.ino, offset: this.offset - Buffer.byteLength(this.partial) }),
-    );
+    await writeFile(tmp, JSON.stringify({ ino: this.ino, offset: this.offset - this.partial.length }));
     await rename(tmp, this.positionPath); // atomic: a crash leaves the old or the new position
   }
 
@@ -42,7 +43,7 @@ export class Tailer {
     const st = await this.fh.stat();
     this.ino = st.ino;
     this.offset = 0;
-    this.partial = '';
+    this.partial = Buffer.alloc(0);
     const saved = await readFile(this.positionPath, 'utf8')
       .then((t) => JSON.parse(t) as Position)
       .catch(() => null);
@@ -59,17 +60,17 @@ export class Tailer {
       // Rotated: the old file is finished (drained above); move to the new one from its start.
       await this.fh!.close();
       this.fh = null;
-      if (this.partial !== '') {
-        await this.deliver([this.partial]);
+      if (this.partial.length > 0) {
+        await this.deliver([this.partial.toString('utf8')], [this.offset - this.partial.length]);
         delivered++;
-        this.partial = '';
+        this.partial = Buffer.alloc(0);
       }
       await writeFile(this.positionPath, JSON.stringify({ ino: cur.ino, offset: 0 }));
       if (await this.openCurrent()) delivered += await this.drain();
     } else if (cur && cur.size < this.offset) {
       // Truncated in place: everything before is gone; start over from the top.
       this.offset = 0;
-      this.partial = '';
+      this.partial = Buffer.alloc(0);
       delivered += await this.drain();
     }
     return delivered;
@@ -81,13 +82,24 @@ export class Tailer {
     for (;;) {
       const { bytesRead } = await this.fh!.read(buf, 0, buf.length, this.offset);
       if (bytesRead === 0) return n;
+      const pos = this.offset - this.partial.length;
       this.offset += bytesRead;
-      const text = this.partial + buf.subarray(0, bytesRead).toString('utf8');
-      const lines = text.split('\n');
-      this.partial = lines.pop()!;
-      const complete = lines.map((l) => l.replace(/\r$/, '')).filter((l) => l !== '');
+      const data = Buffer.concat([this.partial, buf.subarray(0, bytesRead)]);
+      const complete: string[] = [];
+      const offsets: number[] = [];
+      // 0x0a never occurs inside a multi-byte UTF-8 character, so splitting bytes at it is safe.
+      let start = 0;
+      for (let nl = data.indexOf(0x0a); nl >= 0; nl = data.indexOf(0x0a, start)) {
+        const line = data.subarray(start, nl).toString('utf8').replace(/\r$/, '');
+        if (line !== '') {
+          complete.push(line);
+          offsets.push(pos + start);
+        }
+        start = nl + 1;
+      }
+      this.partial = Buffer.from(data.subarray(start));
       if (complete.length > 0) {
-        await this.deliver(complete);
+        await this.deliver(complete, offsets);
         n += complete.length;
       }
       await this.savePosition();

@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { loadConfig } from './config.ts';
+import { defaultGroupId, loadConfig } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { parseFleet } from './fleet-parse.ts';
 
@@ -109,4 +109,44 @@ test('fleet: engine instances map to a host and its GPUs, checked against the ho
     () => parseFleet({ ...base, instances: [{ id: 'x', host: 'h', gpus: [4] }] }, shipped),
     /instances\[0\]\.gpus.*0-3/,
   );
+});
+
+test('the default group id follows the topic prefix; the default prefix keeps the old group', () => {
+  assert.equal(defaultGroupId('joulestream.'), 'joulestream-joiner');
+  assert.equal(defaultGroupId('staging.'), 'staging-joiner');
+  assert.equal(defaultGroupId('team_b-'), 'team_b-joiner');
+  assert.notEqual(defaultGroupId(''), defaultGroupId('joulestream.'));
+});
+
+test('a second pipeline (another KAFKA_TOPIC_PREFIX) gets its own group unless one is set', () => {
+  assert.equal(loadConfig(base).joiner.groupId, 'joulestream-joiner');
+  assert.equal(loadConfig({ ...base, KAFKA_TOPIC_PREFIX: 'p2.' }).joiner.groupId, 'p2-joiner');
+  assert.equal(
+    loadConfig({ ...base, KAFKA_TOPIC_PREFIX: 'p2.', JOULESTREAM_GROUP_ID: 'shared' }).joiner.groupId,
+    'shared',
+  );
+});
+
+test('commands need only what they use: no Kafka for report, no ClickHouse for collectors', () => {
+  const { KAFKA_BROKERS: _k, ...noKafka } = base;
+  const { CLICKHOUSE_URL: _c, ...noClickHouse } = base;
+  assert.throws(() => loadConfig(noKafka), /KAFKA_BROKERS is not set/);
+  const report = loadConfig(noKafka, { kafka: false, clickhouse: true });
+  assert.equal(report.clickhouse.database, 'joulestream');
+  assert.throws(() => report.kafka.brokers, /without Kafka settings.*set KAFKA_BROKERS/);
+  const collector = loadConfig(noClickHouse, { kafka: true, clickhouse: false });
+  assert.deepEqual(collector.kafka.brokers, ['127.0.0.1:9092']);
+  assert.throws(() => collector.clickhouse.url, /without ClickHouse settings/);
+  // Given although not needed, a setting is still validated.
+  assert.throws(
+    () => loadConfig({ ...base, KAFKA_BROKERS: 'nope' }, { kafka: false, clickhouse: true }),
+    /not host:port/,
+  );
+});
+
+test('clock bounds are settings: 7 days back and 5 minutes ahead unless widened', () => {
+  assert.deepEqual(loadConfig(base).clock, { maxPastMs: 168 * 3_600_000, maxFutureMs: 300_000 });
+  const backfill = loadConfig({ ...base, JOULESTREAM_MAX_PAST_H: '1440', JOULESTREAM_MAX_FUTURE_S: '30' });
+  assert.deepEqual(backfill.clock, { maxPastMs: 1440 * 3_600_000, maxFutureMs: 30_000 });
+  assert.throws(() => loadConfig({ ...base, JOULESTREAM_MAX_PAST_H: '0' }), /JOULESTREAM_MAX_PAST_H=0/);
 });

@@ -57,6 +57,30 @@ export interface Config {
   };
   /** Collectors: a local disk buffer for when Kafka is unreachable (null: none). */
   spool: { dir: string; maxBytes: number } | null;
+  /**
+   * How far in the past and the future (of the joiner's clock) event times may be; records
+   * outside are dead-lettered as clock-skew. Widen the past for a backfill (docs/operations.md).
+   */
+  clock: { maxPastMs: number; maxFutureMs: number };
+  /** Every HTTP port: timeouts and the bound on requests handled at once. */
+  http: { headersTimeoutMs: number; requestTimeoutMs: number; maxConcurrent: number };
+  /** `receive-otlp`: port, body limits, optional bearer tokens and (mutual) TLS. */
+  otlp: {
+    port: number;
+    maxBodyBytes: number;
+    maxDecodedBytes: number;
+    tokensFile: string | null;
+    tls: { cert: string; key: string; clientCa?: string } | null;
+  };
+}
+
+/**
+ * What a command talks to. A part it does not use is not required: `report` runs without
+ * KAFKA_BROKERS, a collector without CLICKHOUSE_URL. Given anyway, it is still validated.
+ */
+export interface ConfigScope {
+  kafka: boolean;
+  clickhouse: boolean;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -117,101 +141,54 @@ function creds(env: Env, role: 'WRITER' | 'READER' | 'ADMIN', required: boolean)
   return { user, password: password ?? '' };
 }
 
+/**
+ * The default consumer group of a pipeline, from its topic prefix: two pipelines on one cluster
+ * no longer meet in one group by default. The default prefix `joulestream.` keeps the historical
+ * `joulestream-joiner`, so an upgrade resumes from the committed offsets.
+ */
+export function defaultGroupId(topicPrefix: string): string {
+  const base = topicPrefix.replace(/[._-]+$/, '');
+  return `${base === '' ? 'joulestream-unprefixed' : base}-joiner`;
+}
+
 const DATABASE_RE = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 const TOPIC_PREFIX_RE = /^[A-Za-z0-9._-]{0,100}$/;
 
-export function loadConfig(env: Env): Readonly<Config> {
-  const brokers = (env.KAFKA_BROKERS ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (brokers.length === 0) {
-    throw new ConfigError(
-      'KAFKA_BROKERS is not set: give host:port[,host:port], or run npm run stack:up and source .stack/env',
-    );
-  }
-  for (const b of brokers) {
-    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b)) {
-      throw new ConfigError(`KAFKA_BROKERS has ${b}, which is not host:port`);
-    }
-  }
-  const url = env.CLICKHOUSE_URL;
-  if (!url)
-    throw new ConfigError(
-      'CLICKHOUSE_URL is not set: give http(s)://host:port, or run npm run stack:up and source .stack/env',
-    );
-  try {
-    const u = new URL(url);
-    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
-    if (u.username || u.password) {
+const UNUSED = new WeakSet<object>();
+
+/** Stands in for a part of the config the command does not use; touching it says so. */
+function unused<T extends object>(part: string, setting: string): T {
+  const p = new Proxy({} as T, {
+    get(_t, key) {
+      if (typeof key === 'symbol') return undefined;
       throw new ConfigError(
-        'CLICKHOUSE_URL must not carry credentials: use CLICKHOUSE_WRITER_USER/_PASSWORD(_FILE)',
+        `this command was started without ${part} settings, yet reached for ${part}.${key}: set ${setting}`,
       );
-    }
-  } catch (err) {
-    if (err instanceof ConfigError) throw err;
-    throw new ConfigError(`CLICKHOUSE_URL=${url} is not an http(s) URL`);
-  }
-  const database = env.CLICKHOUSE_DATABASE || 'joulestream';
-  if (!DATABASE_RE.test(database)) {
-    throw new ConfigError(
-      `CLICKHOUSE_DATABASE=${database} is invalid: letters, digits and _ only, starting with a letter or _`,
-    );
-  }
+    },
+  });
+  UNUSED.add(p);
+  return p;
+}
+
+export function loadConfig(
+  env: Env,
+  scope: ConfigScope = { kafka: true, clickhouse: true },
+): Readonly<Config> {
   const topicPrefix = env.KAFKA_TOPIC_PREFIX ?? 'joulestream.';
   if (!TOPIC_PREFIX_RE.test(topicPrefix))
     throw new ConfigError(`KAFKA_TOPIC_PREFIX=${topicPrefix} is invalid: letters, digits, . _ - only`);
-
-  const mechanism = env.KAFKA_SASL_MECHANISM;
-  let sasl: KafkaConfig['sasl'] = null;
-  if (mechanism) {
-    const m = mechanism.toLowerCase();
-    if (m !== 'scram-sha-256' && m !== 'scram-sha-512' && m !== 'plain') {
-      throw new ConfigError(
-        `KAFKA_SASL_MECHANISM=${mechanism} is invalid: scram-sha-256, scram-sha-512 or plain`,
-      );
-    }
-    const username = env.KAFKA_SASL_USERNAME;
-    const password = secret(env, 'KAFKA_SASL_PASSWORD');
-    if (!username || !password)
-      throw new ConfigError(
-        'KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) are needed too',
-      );
-    sasl = { mechanism: m, username, password };
-  }
-  const sslOn = env.KAFKA_SSL === 'true' || env.KAFKA_SSL === '1' || Boolean(env.KAFKA_SSL_CA_FILE);
-  let ssl: KafkaConfig['ssl'] = null;
-  if (sslOn) {
-    let ca: string | undefined;
-    if (env.KAFKA_SSL_CA_FILE) {
-      try {
-        ca = readFileSync(env.KAFKA_SSL_CA_FILE, 'utf8');
-      } catch {
-        throw new ConfigError(`KAFKA_SSL_CA_FILE=${env.KAFKA_SSL_CA_FILE} cannot be read`);
-      }
-    }
-    ssl = { ...(ca ? { ca } : {}), rejectUnauthorized: env.KAFKA_SSL_INSECURE !== 'true' };
-  }
-
   const windowMs = int(env, 'JOULESTREAM_WINDOW_MS', 1000, 100, 3_600_000);
   const config: Config = {
-    kafka: {
-      brokers,
-      clientId: env.KAFKA_CLIENT_ID || 'joulestream',
-      topicPrefix,
-      partitions: int(env, 'KAFKA_PARTITIONS', 4, 1, 1024),
-      ssl,
-      sasl,
-    },
-    clickhouse: {
-      url,
-      database,
-      writer: creds(env, 'WRITER', true)!,
-      reader: creds(env, 'READER', true)!,
-      admin: creds(env, 'ADMIN', false),
-    },
+    kafka:
+      scope.kafka || env.KAFKA_BROKERS
+        ? kafkaConfig(env, topicPrefix)
+        : unused<KafkaConfig>('Kafka', 'KAFKA_BROKERS'),
+    clickhouse:
+      scope.clickhouse || env.CLICKHOUSE_URL
+        ? clickHouseConfig(env)
+        : unused<ClickHouseConfig>('ClickHouse', 'CLICKHOUSE_URL'),
     joiner: {
-      groupId: env.JOULESTREAM_GROUP_ID || 'joulestream-joiner',
+      groupId: env.JOULESTREAM_GROUP_ID || defaultGroupId(topicPrefix),
       windowMs,
       outOfOrdernessMs: int(env, 'JOULESTREAM_OUT_OF_ORDERNESS_MS', 2000, 0, 3_600_000),
       allowedLatenessMs: int(env, 'JOULESTREAM_ALLOWED_LATENESS_MS', 1000, 0, 3_600_000),
@@ -252,8 +229,136 @@ export function loadConfig(env: Env): Readonly<Config> {
           maxBytes: int(env, 'JOULESTREAM_SPOOL_MAX_MB', 256, 1, 1_000_000) * 1024 * 1024,
         }
       : null,
+    clock: {
+      // 7 days back covers replays after an outage; a backfill of older logs widens it for its run.
+      maxPastMs: int(env, 'JOULESTREAM_MAX_PAST_H', 168, 1, 24 * 3650) * 3_600_000,
+      maxFutureMs: int(env, 'JOULESTREAM_MAX_FUTURE_S', 300, 0, 86_400) * 1000,
+    },
+    http: {
+      headersTimeoutMs: int(env, 'JOULESTREAM_HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      requestTimeoutMs: int(env, 'JOULESTREAM_HTTP_REQUEST_TIMEOUT_MS', 30_000, 100, 3_600_000),
+      maxConcurrent: int(env, 'JOULESTREAM_HTTP_MAX_CONCURRENT', 64, 1, 10_000),
+    },
+    otlp: {
+      port: int(env, 'JOULESTREAM_OTLP_PORT', 4318, 0, 65535),
+      maxBodyBytes: int(env, 'JOULESTREAM_OTLP_MAX_BODY_MB', 4, 1, 1024) * 1024 * 1024,
+      maxDecodedBytes: int(env, 'JOULESTREAM_OTLP_MAX_DECODED_MB', 16, 1, 4096) * 1024 * 1024,
+      tokensFile: env.JOULESTREAM_OTLP_TOKENS_FILE || null,
+      tls: otlpTls(env),
+    },
   };
   return deepFreeze(config);
+}
+
+function kafkaConfig(env: Env, topicPrefix: string): KafkaConfig {
+  const brokers = (env.KAFKA_BROKERS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (brokers.length === 0) {
+    throw new ConfigError(
+      'KAFKA_BROKERS is not set: give host:port[,host:port], or run npm run stack:up and source .stack/env',
+    );
+  }
+  for (const b of brokers) {
+    if (!/^[A-Za-z0-9.-]+:\d{1,5}$/.test(b) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(b)) {
+      throw new ConfigError(`KAFKA_BROKERS has ${b}, which is not host:port`);
+    }
+  }
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  let sasl: KafkaConfig['sasl'] = null;
+  if (mechanism) {
+    const m = mechanism.toLowerCase();
+    if (m !== 'scram-sha-256' && m !== 'scram-sha-512' && m !== 'plain') {
+      throw new ConfigError(
+        `KAFKA_SASL_MECHANISM=${mechanism} is invalid: scram-sha-256, scram-sha-512 or plain`,
+      );
+    }
+    const username = env.KAFKA_SASL_USERNAME;
+    const password = secret(env, 'KAFKA_SASL_PASSWORD');
+    if (!username || !password)
+      throw new ConfigError(
+        'KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD(_FILE) are needed too',
+      );
+    sasl = { mechanism: m, username, password };
+  }
+  const sslOn = env.KAFKA_SSL === 'true' || env.KAFKA_SSL === '1' || Boolean(env.KAFKA_SSL_CA_FILE);
+  let ssl: KafkaConfig['ssl'] = null;
+  if (sslOn) {
+    let ca: string | undefined;
+    if (env.KAFKA_SSL_CA_FILE) {
+      try {
+        ca = readFileSync(env.KAFKA_SSL_CA_FILE, 'utf8');
+      } catch {
+        throw new ConfigError(`KAFKA_SSL_CA_FILE=${env.KAFKA_SSL_CA_FILE} cannot be read`);
+      }
+    }
+    ssl = { ...(ca ? { ca } : {}), rejectUnauthorized: env.KAFKA_SSL_INSECURE !== 'true' };
+  }
+
+  return {
+    brokers,
+    clientId: env.KAFKA_CLIENT_ID || 'joulestream',
+    topicPrefix,
+    partitions: int(env, 'KAFKA_PARTITIONS', 4, 1, 1024),
+    ssl,
+    sasl,
+  };
+}
+
+function clickHouseConfig(env: Env): ClickHouseConfig {
+  const url = env.CLICKHOUSE_URL;
+  if (!url)
+    throw new ConfigError(
+      'CLICKHOUSE_URL is not set: give http(s)://host:port, or run npm run stack:up and source .stack/env',
+    );
+  try {
+    const u = new URL(url);
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error('not http(s)');
+    if (u.username || u.password) {
+      throw new ConfigError(
+        'CLICKHOUSE_URL must not carry credentials: use CLICKHOUSE_WRITER_USER/_PASSWORD(_FILE)',
+      );
+    }
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError(`CLICKHOUSE_URL=${url} is not an http(s) URL`);
+  }
+  const database = env.CLICKHOUSE_DATABASE || 'joulestream';
+  if (!DATABASE_RE.test(database)) {
+    throw new ConfigError(
+      `CLICKHOUSE_DATABASE=${database} is invalid: letters, digits and _ only, starting with a letter or _`,
+    );
+  }
+  return {
+    url,
+    database,
+    writer: creds(env, 'WRITER', true)!,
+    reader: creds(env, 'READER', true)!,
+    admin: creds(env, 'ADMIN', false),
+  };
+}
+
+function readPem(env: Env, name: string): string | undefined {
+  const path = env[name];
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${name}=${path} cannot be read: ${(err as Error).message}`);
+  }
+}
+
+function otlpTls(env: Env): Config['otlp']['tls'] {
+  const cert = readPem(env, 'JOULESTREAM_OTLP_TLS_CERT_FILE');
+  const key = readPem(env, 'JOULESTREAM_OTLP_TLS_KEY_FILE');
+  const clientCa = readPem(env, 'JOULESTREAM_OTLP_CLIENT_CA_FILE');
+  if (!cert && !key && !clientCa) return null;
+  if (!cert || !key)
+    throw new ConfigError(
+      'OTLP TLS needs both JOULESTREAM_OTLP_TLS_CERT_FILE and JOULESTREAM_OTLP_TLS_KEY_FILE (mutual TLS adds JOULESTREAM_OTLP_CLIENT_CA_FILE)',
+    );
+  return { cert, key, ...(clientCa ? { clientCa } : {}) };
 }
 
 function parseKappas(raw: string | undefined): Record<string, number> {
@@ -271,7 +376,7 @@ function parseKappas(raw: string | undefined): Record<string, number> {
 }
 
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object') {
+  if (o && typeof o === 'object' && !UNUSED.has(o)) {
     for (const v of Object.values(o)) deepFreeze(v);
     Object.freeze(o);
   }

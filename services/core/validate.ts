@@ -7,6 +7,8 @@ import type { Heartbeat, PowerSample, RequestLog } from './types.ts';
 export type RejectReason =
   | 'invalid-field'
   | 'end-before-start'
+  | 'ttft-outside-span'
+  | 'out-of-range'
   | 'clock-skew'
   | 'unknown-host'
   | 'invalid-power'
@@ -72,14 +74,16 @@ export function validateRequest(
   if (r.tEndMs < r.tStartMs)
     return reject('end-before-start', `tEndMs ${r.tEndMs} is before tStartMs ${r.tStartMs}`);
   if (r.tFirstTokenMs !== null && (r.tFirstTokenMs < r.tStartMs || r.tFirstTokenMs > r.tEndMs)) {
-    return reject('invalid-field', 'tFirstTokenMs lies outside [tStartMs, tEndMs]');
+    return reject('ttft-outside-span', 'tFirstTokenMs lies outside [tStartMs, tEndMs]');
   }
   for (const [k, v] of [
     ['promptTokens', r.promptTokens],
     ['completionTokens', r.completionTokens],
   ] as const) {
+    if (v !== null && !Number.isInteger(v)) return reject('invalid-field', `${k}=${v} is not an integer`);
+    // Same reason as the collectors' range check: a count no int64 exporter could mean.
     if (v !== null && (!Number.isSafeInteger(v) || v < 0))
-      return reject('invalid-field', `${k}=${v} is not a non-negative integer`);
+      return reject('out-of-range', `${k}=${v} is not a non-negative integer below 2^53`);
   }
   if (r.gpus.length > 64) return reject('oversized', `gpus lists ${r.gpus.length} devices`);
   for (const g of r.gpus) {

@@ -28,6 +28,7 @@ import { partitionsToHold } from './alignment.ts';
 import { ClickHouseSink } from './clickhouse-sink.ts';
 import type { Clock } from './clock.ts';
 import { ConsumerLoop } from './consumer-loop.ts';
+import { AssignmentHealth } from './assignment-health.ts';
 import { GridFeed } from './grid-feed.ts';
 import { HostRegistry } from './host-registry.ts';
 import { joinerMetrics, type JoinerMetrics } from './metrics.ts';
@@ -79,6 +80,8 @@ export class Joiner {
   /** Partitions held back because their event time ran ahead of their partner's (alignment.ts). */
   private held = new Set<string>();
   private readonly grid: GridFeed;
+  /** Readiness from the group assignment (see assignment-health.ts). */
+  readonly assignment: AssignmentHealth;
 
   constructor(private readonly deps: JoinerDeps) {
     // The zones are the joiner's own, so grid values from Kafka can update them in place.
@@ -86,6 +89,7 @@ export class Joiner {
     const fleet = { ...deps.fleet, zones };
     this.deps = { ...deps, fleet };
     this.clock = deps.clock ?? systemClock;
+    this.assignment = new AssignmentHealth(deps.config.joiner.sessionTimeoutMs, this.clock.nowMs());
     const j = deps.config.joiner;
     this.grid = new GridFeed(deps.kafka, deps.topics.grid, zones, deps.log, deps.metrics, j.groupId);
     this.m = joinerMetrics(deps.metrics);
@@ -191,6 +195,7 @@ export class Joiner {
   /** Forgets hosts and offset tracks of partitions outside `owned`. */
   private dropUnowned(owned: ReadonlySet<number>): void {
     this.m.assigned.set(owned.size);
+    this.assignment.onAssignment(owned.size, this.clock.nowMs());
     const dropped = this.hosts.dropUnowned(owned);
     // Their lag is the new owner's to report now.
     for (const p of this.partitions.drop(owned)) this.m.lag.remove(p);
@@ -267,7 +272,7 @@ export class Joiner {
     this.lastWriteMs = now;
     const durable = await this.sink.write();
     // Dead letters and late records go out before the offsets that cover them are committed.
-    await this.side.publish(this.dlq);
+    await this.side.publish(this.dlq, this.clock.nowMs());
     if (!durable) return;
     await this.loop.commit(this.partitions.commitOffsets((host) => this.hosts.neededFromMs(host)));
     // Rows are durable and offsets committed: whatever failed before has recovered.

@@ -7,8 +7,10 @@ import { startHttp } from '../adapters/http.ts';
 import { createKafka, ensureTopics, topicsFor } from '../adapters/kafka.ts';
 import { createLogger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
+import { systemClock } from '../adapters/system-clock.ts';
 import type { Config } from '../config/config.ts';
 import { Joiner } from './joiner.ts';
+import { watchAssignment } from './assignment-watch.ts';
 
 export async function runJoinerService(config: Readonly<Config>): Promise<void> {
   const log = createLogger('joiner', config.logLevel);
@@ -22,14 +24,36 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
     config.clickhouse.database,
   );
   const metrics = new Registry();
-  const joiner = new Joiner({ config, fleet, kafka, topics, clickhouse, log, metrics });
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => {
-      const s = joiner.status();
-      return s.running && !s.lastError ? { ok: true } : { ok: false, reason: s.lastError ?? 'not consuming' };
-    },
+  const joiner = new Joiner({
+    config,
+    fleet,
+    kafka,
+    topics,
+    clickhouse,
+    log,
+    metrics,
+    clockBounds: config.clock,
   });
+  const groupCheck = await watchAssignment(
+    kafka,
+    config.joiner.groupId,
+    topics.requests,
+    log,
+    () => systemClock.nowMs(),
+  );
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => {
+        const s = joiner.status();
+        if (!s.running || s.lastError) return { ok: false, reason: s.lastError ?? 'not consuming' };
+        return groupCheck(joiner.assignment.check.bind(joiner.assignment));
+      },
+    },
+    config.http,
+  );
   log.info(
     { port: http.port, hosts: fleet.hosts.size, topics, database: config.clickhouse.database },
     'joiner started',

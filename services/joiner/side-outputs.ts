@@ -3,6 +3,7 @@
 
 import type { AvroCodec, DeadLetter } from '../adapters/avro.ts';
 import type { Emissions } from '../core/engine/emissions.ts';
+import { encodeLetters } from './letter-encoding.ts';
 import { MAX_RECORD_BYTES, type InputRecord } from './routing.ts';
 
 export interface SideSink {
@@ -57,19 +58,16 @@ export class SideOutputs {
         payload: Buffer.from(JSON.stringify(l.record)),
         tMs: nowMs,
       };
-      this.late.push({ key: l.record.host, value: this.codec.encode('deadletter', letter) });
+      this.late.push(...encodeLetters(this.codec, [{ key: l.record.host, letter }], nowMs));
     }
   }
 
-  async publish(sink: SideSink): Promise<void> {
+  async publish(sink: SideSink, nowMs: number): Promise<void> {
     const late = this.late;
     this.late = [];
     await sink.send(this.topics.late, late);
     const dead = this.dead;
     this.dead = [];
-    await sink.send(
-      this.topics.deadletter,
-      dead.map((d) => ({ key: d.key, value: this.codec.encode('deadletter', d.letter) })),
-    );
+    await sink.send(this.topics.deadletter, encodeLetters(this.codec, dead, nowMs));
   }
 }
