@@ -70,7 +70,8 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
       }
     }
   }
-  csv.push(`${t0 + 3000},host-b,1,nan`); // invalid power: dead-lettered by the joiner
+  csv.push(`${t0 + 3000},host-b,1,nan`); // not a number: the wire cannot carry it, the collector dead-letters it
+  csv.push(`${t0 + 3000},host-b,0,-5`); // negative power: encodable, dead-lettered by the joiner
   writeFileSync(join(dir, 'power.csv'), csv.join('\n') + '\n');
   const reqs = [
     {
@@ -159,6 +160,7 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
   assert.equal(rq.deadLettered, 1);
   assert.equal(rq.published, 5);
   assert.equal(pw.published, SECONDS * hosts.length * 2 + 1);
+  assert.equal(pw.deadLettered, 1);
   const codec = new AvroCodec();
   const end = t0 + (SECONDS + 2) * 1000;
   for (const stream of ['requests', 'power'] as const) {
@@ -218,7 +220,7 @@ test('requests and power flow through Kafka and the joiner into ClickHouse, cons
   assert.ok(cons!.measured > 6 * 100 * 18 && cons!.measured < 6 * 300 * 22);
 
   // Every bad input is on the dead-letter topic with its reason.
-  const want = ['malformed-json', 'unknown-host', 'invalid-power'];
+  const want = ['malformed-json', 'unknown-host', 'invalid-power', 'out-of-range'];
   const letters = await readTopic(kafka, topics.deadletter, (seen) =>
     want.every((w) => seen.some((d) => d.kind === 'deadletter' && d.value.reason === w)),
   );

@@ -52,6 +52,11 @@ const MAX_LINE = 64 * 1024;
 export const MAX_LONG = 8.64e15;
 export const isLong = (v: number): boolean => Number.isInteger(v) && Math.abs(v) <= MAX_LONG;
 
+/** A whole number, as a JSON number or a string of digits, that is past what a long carries. */
+const beyondLong = (v: unknown): boolean =>
+  (typeof v === 'number' && Number.isInteger(v) && Math.abs(v) > MAX_LONG) ||
+  (typeof v === 'string' && /^-?\d+$/.test(v) && Math.abs(Number(v)) > MAX_LONG);
+
 function optInt(v: unknown): number | null | undefined {
   if (v === undefined || v === null) return null;
   const n = typeof v === 'number' ? v : typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : NaN;
@@ -96,7 +101,13 @@ export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT
   if (ft === undefined) return bad('invalid-field', `${fields.tFirstTokenMs} is not a time`);
   const p = optInt(rec[fields.promptTokens]);
   const c = optInt(rec[fields.completionTokens]);
-  if (p === undefined || c === undefined) return bad('invalid-field', 'token counts must be integers');
+  if (p === undefined || c === undefined) {
+    // An integer too large for the wire (a buggy exporter's 2^63) is out of range, not malformed.
+    const huge = [rec[fields.promptTokens], rec[fields.completionTokens]].some(beyondLong);
+    return huge
+      ? bad('out-of-range', `token counts beyond ±${MAX_LONG} cannot be carried`)
+      : bad('invalid-field', 'token counts must be integers');
+  }
   const gpusRaw = rec[fields.gpus];
   let gpus: number[] = [];
   if (Array.isArray(gpusRaw)) {
