@@ -1,0 +1,247 @@
+// Fault scenarios on the native cluster (3 brokers, ZooKeeper, 2 shards x 2 replicas): one broker,
+// one ClickHouse replica or ZooKeeper stopped while the joiner runs and input keeps arriving. Each
+// compares the final rows with a clean run over the same topics and checks that the replicas of
+// every shard hold the same rows afterwards. Also: the same input through one server and through
+// the cluster, compared report by report.
+
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { createClickHouse } from '../adapters/clickhouse.ts';
+import { loadConfig, type Env } from '../config/config.ts';
+import type { ServerControl } from './faults.ts';
+import {
+  compare,
+  killAll,
+  query,
+  runToCompletion,
+  sleep,
+  startJoiner,
+  startRun,
+  timeToCatchUp,
+  type Comparison,
+  type Run,
+} from './scenario.ts';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const exec = promisify(execFile);
+
+export interface ClusterResult extends Comparison {
+  scenario: string;
+  faults: string;
+  recordsIn: number;
+  /** From the restart of the stopped process until the faulty joiner had caught up. */
+  recoveryMs: number;
+  /** Shards whose two replicas hold different deduplicated rows at the end (0: converged). */
+  divergentShards: number;
+  /** From the replica's restart until it held the same rows as its peer (replica scenario only). */
+  convergeMs?: number;
+  /** The clean run's environment (its rows are complete), for comparisons beyond this scenario. */
+  clean: Env;
+}
+
+const FEED = { requests: 300, feedMs: 15_000 };
+
+/** Per replica, a fingerprint of its local deduplicated rows (count and an order-free hash sum). */
+async function fingerprints(env: Env): Promise<Map<string, string[]>> {
+  const cfg = loadConfig(env).clickhouse;
+  const byShard = new Map<string, string[]>();
+  for (const url of cfg.cluster?.nodeUrls ?? []) {
+    const ch = createClickHouse({ url }, cfg.admin!, cfg.database);
+    try {
+      const rows = await (
+        await ch.query({
+          query: `SELECT
+              (SELECT substitution FROM system.macros WHERE macro = 'shard') AS shard,
+              (SELECT concat(toString(count()), ':', toString(sum(cityHash64(request_id, host, version, it_j, facility_j)))) FROM request_energy_local FINAL) AS r,
+              (SELECT concat(toString(count()), ':', toString(sum(cityHash64(host, device_group, window_start_ms, version, measured_j, attributed_j)))) FROM host_ledger_local FINAL) AS l`,
+          format: 'JSONEachRow',
+        })
+      ).json<{ shard: string; r: string; l: string }>();
+      const f = rows[0]!;
+      byShard.set(f.shard, [...(byShard.get(f.shard) ?? []), `${f.r}/${f.l}`]);
+    } finally {
+      await ch.close();
+    }
+  }
+  return byShard;
+}
+
+/** Waits for every replica to apply its queue, then counts shards whose replicas differ. */
+export async function divergentShards(env: Env): Promise<number> {
+  const cfg = loadConfig(env).clickhouse;
+  for (const url of cfg.cluster?.nodeUrls ?? []) {
+    const ch = createClickHouse({ url }, cfg.admin!, cfg.database);
+    try {
+      for (const t of ['request_energy_local', 'host_ledger_local'])
+        await ch.command({ query: `SYSTEM SYNC REPLICA ${t}` });
+    } finally {
+      await ch.close();
+    }
+  }
+  const byShard = await fingerprints(env);
+  return [...byShard.values()].filter((f) => new Set(f).size > 1).length;
+}
+
+async function finish(
+  run: Run,
+  scenario: string,
+  faults: string,
+  recoveryMs: number,
+  extra: Partial<ClusterResult> = {},
+): Promise<ClusterResult> {
+  await run.fed;
+  await runToCompletion(run.clean, run.requests.length);
+  const cmp = await compare(run);
+  return {
+    scenario,
+    faults,
+    clean: run.clean,
+    recordsIn: run.recordsIn,
+    recoveryMs,
+    divergentShards: await divergentShards(run.faulty),
+    ...cmp,
+    ...extra,
+  };
+}
+
+/** One process stopped at 40% of the feed for `downMs`, then started again. */
+async function outage(
+  base: Env,
+  scenario: string,
+  faults: string,
+  control: ServerControl,
+  downMs: number,
+): Promise<{ run: Run; recoveryMs: number }> {
+  const run = await startRun(base, FEED);
+  const p = await startJoiner(run.faulty);
+  await run.progress(0.4);
+  await control.stop();
+  try {
+    await sleep(downMs);
+  } finally {
+    await control.start();
+  }
+  const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
+  await run.fed;
+  await runToCompletion(run.faulty, run.requests.length, [p]);
+  return { run, recoveryMs };
+}
+
+export async function brokerScenario(base: Env, broker: ServerControl): Promise<ClusterResult> {
+  try {
+    const { run, recoveryMs } = await outage(base, 'broker', '1 of 3 brokers down 10 s', broker, 10_000);
+    return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', recoveryMs);
+  } finally {
+    await killAll();
+  }
+}
+
+export async function replicaScenario(base: Env, replica: ServerControl): Promise<ClusterResult> {
+  try {
+    const run = await startRun(base, FEED);
+    const p = await startJoiner(run.faulty);
+    await run.progress(0.4);
+    await replica.stop();
+    try {
+      await sleep(10_000);
+    } finally {
+      await replica.start();
+    }
+    const t0 = Date.now();
+    const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
+    await run.fed;
+    await runToCompletion(run.faulty, run.requests.length, [p]);
+    // The restarted replica fetches the parts written while it was away; until then it differs.
+    let convergeMs = -1;
+    while (Date.now() - t0 < 120_000) {
+      if ((await divergentShards(run.faulty)) === 0) {
+        convergeMs = Date.now() - t0;
+        break;
+      }
+      await sleep(250);
+    }
+    return await finish(run, 'cluster-replica', 'ClickHouse s2r1 stopped 10 s, restarted', recoveryMs, {
+      convergeMs,
+    });
+  } finally {
+    await killAll();
+  }
+}
+
+export async function zookeeperScenario(base: Env, zookeeper: ServerControl): Promise<ClusterResult> {
+  try {
+    const { run, recoveryMs } = await outage(base, 'zookeeper', '', zookeeper, 10_000);
+    return await finish(run, 'cluster-zookeeper', 'ZooKeeper stopped 10 s, restarted', recoveryMs);
+  } finally {
+    await killAll();
+  }
+}
+
+const cli = async (env: Env, args: string[]) =>
+  (
+    await exec(process.execPath, [ROOT + 'bin/joulestream.js', ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      maxBuffer: 64 * 1024 * 1024,
+    })
+  ).stdout;
+
+export const REPORT_VIEWS = ['per-query', 'per-1k-tokens', 'tenant-statement', 'facility-kpis', 'ledger', 'sci'];
+
+/**
+ * The same input through one server (`single`) and through the cluster (`clustered`, whose joiner
+ * has already run to completion): the joiner over the same topics into the single server, the
+ * rollups backfilled on each, then every report view as JSON.
+ * Returns the views whose rows differ beyond floating-point summation order (1e-9 relative).
+ */
+export async function sameReport(
+  clustered: Env,
+  single: Env,
+  requests: number,
+  fromIso: string,
+  toIso: string,
+): Promise<{ view: string; rows: number; diff: string | null }[]> {
+  try {
+    await runToCompletion(single, requests);
+  } finally {
+    await killAll();
+  }
+  for (const env of [clustered, single]) await cli(env, ['backfill', '--from', fromIso, '--to', toIso]);
+  const out = [];
+  for (const view of REPORT_VIEWS) {
+    const args = ['report', '--view', view, '--format', 'json', '--from', fromIso, '--to', toIso];
+    const [a, b] = await Promise.all([cli(clustered, args), cli(single, args)]);
+    const ra = JSON.parse(a) as unknown[];
+    out.push({ view, rows: ra.length, diff: differs(ra, JSON.parse(b) as unknown[]) });
+  }
+  return out;
+}
+
+/** The first difference between two JSON values, numbers compared to 1e-9 relative; null if none. */
+export function differs(a: unknown, b: unknown, path = '$'): string | null {
+  if (typeof a === 'number' && typeof b === 'number')
+    return Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b), 1e-12) ? null : `${path}: ${a} != ${b}`;
+  if (typeof a === 'string' && typeof b === 'string' && /^-?\d+(\.\d+)?(e-?\d+)?$/i.test(a))
+    return differs(Number(a), Number(b), path);
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return `${path}: ${a.length} rows != ${b.length}`;
+    for (let i = 0; i < a.length; i++) {
+      const d = differs(a[i], b[i], `${path}[${i}]`);
+      if (d) return d;
+    }
+    return null;
+  }
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const ka = Object.keys(a).sort();
+    if (ka.join() !== Object.keys(b).sort().join()) return `${path}: keys differ`;
+    for (const k of ka) {
+      const d = differs((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], `${path}.${k}`);
+      if (d) return d;
+    }
+    return null;
+  }
+  return a === b ? null : `${path}: ${JSON.stringify(a)} != ${JSON.stringify(b)}`;
+}
+
+export { query };
