@@ -20,6 +20,7 @@ import {
   startRun,
   timeToCatchUp,
   type Comparison,
+  type JoinerProcess,
   type Run,
 } from './scenario.ts';
 
@@ -34,6 +35,8 @@ export interface ClusterResult extends Comparison {
   recoveryMs: number;
   /** Shards whose two replicas hold different deduplicated rows at the end (0: converged). */
   divergentShards: number;
+  /** ClickHouse insert rounds the faulty joiner saw fail (and retried) by the end of the outage. */
+  insertFailures: number;
   /** From the replica's restart until it held the same rows as its peer (replica scenario only). */
   convergeMs?: number;
   /** The clean run's environment (its rows are complete), for comparisons beyond this scenario. */
@@ -88,7 +91,7 @@ async function finish(
   scenario: string,
   faults: string,
   recoveryMs: number,
-  extra: Partial<ClusterResult> = {},
+  extra: Partial<ClusterResult> & { insertFailures: number },
 ): Promise<ClusterResult> {
   await run.fed;
   await runToCompletion(run.clean, run.requests.length);
@@ -105,33 +108,44 @@ async function finish(
   };
 }
 
-/** One process stopped at 40% of the feed for `downMs`, then started again. */
+const insertErrors = async (p: JoinerProcess) => {
+  const text = await fetch(`http://127.0.0.1:${p.port}/metrics`).then((r) => r.text());
+  return Number(/^joulestream_joiner_insert_errors_total (\S+)$/m.exec(text)?.[1] ?? 0);
+};
+
+/**
+ * One process stopped at 40% of the feed for `downMs`, then started again; recovery is measured from
+ * its restart until the faulty joiner has caught up.
+ */
 async function outage(
   base: Env,
-  scenario: string,
-  faults: string,
   control: ServerControl,
   downMs: number,
-): Promise<{ run: Run; recoveryMs: number }> {
+): Promise<{ run: Run; recoveryMs: number; insertFailures: number; restartedAt: number }> {
   const run = await startRun(base, FEED);
   const p = await startJoiner(run.faulty);
   await run.progress(0.4);
   await control.stop();
+  let insertFailures = 0;
   try {
     await sleep(downMs);
+    insertFailures = await insertErrors(p);
   } finally {
     await control.start();
   }
+  const restartedAt = Date.now();
   const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  return { run, recoveryMs };
+  return { run, recoveryMs, insertFailures, restartedAt };
 }
 
 export async function brokerScenario(base: Env, broker: ServerControl): Promise<ClusterResult> {
   try {
-    const { run, recoveryMs } = await outage(base, 'broker', '1 of 3 brokers down 10 s', broker, 10_000);
-    return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', recoveryMs);
+    const { run, recoveryMs, insertFailures } = await outage(base, broker, 10_000);
+    return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', recoveryMs, {
+      insertFailures,
+    });
   } finally {
     await killAll();
   }
@@ -139,19 +153,7 @@ export async function brokerScenario(base: Env, broker: ServerControl): Promise<
 
 export async function replicaScenario(base: Env, replica: ServerControl): Promise<ClusterResult> {
   try {
-    const run = await startRun(base, FEED);
-    const p = await startJoiner(run.faulty);
-    await run.progress(0.4);
-    await replica.stop();
-    try {
-      await sleep(10_000);
-    } finally {
-      await replica.start();
-    }
-    const t0 = Date.now();
-    const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
-    await run.fed;
-    await runToCompletion(run.faulty, run.requests.length, [p]);
+    const { run, recoveryMs, insertFailures, restartedAt: t0 } = await outage(base, replica, 10_000);
     // The restarted replica fetches the parts written while it was away; until then it differs.
     let convergeMs = -1;
     while (Date.now() - t0 < 120_000) {
@@ -163,6 +165,7 @@ export async function replicaScenario(base: Env, replica: ServerControl): Promis
     }
     return await finish(run, 'cluster-replica', 'ClickHouse s2r1 stopped 10 s, restarted', recoveryMs, {
       convergeMs,
+      insertFailures,
     });
   } finally {
     await killAll();
@@ -171,8 +174,10 @@ export async function replicaScenario(base: Env, replica: ServerControl): Promis
 
 export async function zookeeperScenario(base: Env, zookeeper: ServerControl): Promise<ClusterResult> {
   try {
-    const { run, recoveryMs } = await outage(base, 'zookeeper', '', zookeeper, 10_000);
-    return await finish(run, 'cluster-zookeeper', 'ZooKeeper stopped 10 s, restarted', recoveryMs);
+    const { run, recoveryMs, insertFailures } = await outage(base, zookeeper, 10_000);
+    return await finish(run, 'cluster-zookeeper', 'ZooKeeper stopped 10 s, restarted', recoveryMs, {
+      insertFailures,
+    });
   } finally {
     await killAll();
   }
