@@ -28,7 +28,7 @@ const ioModules = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.stack/', 'out/', 'dist/', 'bin/*.js'] },
+  { ignores: ['node_modules/', '.stack/', '.cluster/', 'out/', 'dist/', 'bin/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
