@@ -31,12 +31,21 @@ export interface ClusterResult extends Comparison {
   scenario: string;
   faults: string;
   recordsIn: number;
-  /** From the restart of the stopped process until the faulty joiner had caught up. */
+  /** From the restart command until the faulty joiner had caught up (lag 0, nothing waiting). */
   recoveryMs: number;
+  /** How long the restart command took until the process answered (ready) again. */
+  restartMs: number;
+  /**
+   * The longest time, from the stop until the end, that the faulty joiner consumed nothing while
+   * input kept arriving: what the fault cost the pipeline (failover or backpressure).
+   */
+  stallMs: number;
   /** Shards whose two replicas hold different deduplicated rows at the end (0: converged). */
   divergentShards: number;
   /** ClickHouse insert rounds the faulty joiner saw fail (and retried) by the end of the outage. */
   insertFailures: number;
+  /** Rows its peer took while the stopped replica was down (replica scenario only). */
+  missedRows?: number;
   /** From the replica's restart until it held the same rows as its peer (replica scenario only). */
   convergeMs?: number;
   /** The clean run's environment (its rows are complete), for comparisons beyond this scenario. */
@@ -90,8 +99,8 @@ async function finish(
   run: Run,
   scenario: string,
   faults: string,
-  recoveryMs: number,
-  extra: Partial<ClusterResult> & { insertFailures: number },
+  measured: Measured,
+  extra: Partial<ClusterResult> = {},
 ): Promise<ClusterResult> {
   await run.fed;
   await runToCompletion(run.clean, run.requests.length);
@@ -101,17 +110,50 @@ async function finish(
     faults,
     clean: run.clean,
     recordsIn: run.recordsIn,
-    recoveryMs,
+    ...measured,
     divergentShards: await divergentShards(run.faulty),
     ...cmp,
     ...extra,
   };
 }
 
-const insertErrors = async (p: JoinerProcess) => {
-  const text = await fetch(`http://127.0.0.1:${p.port}/metrics`).then((r) => r.text());
-  return Number(/^joulestream_joiner_insert_errors_total (\S+)$/m.exec(text)?.[1] ?? 0);
-};
+const metrics = (p: JoinerProcess) =>
+  fetch(`http://127.0.0.1:${p.port}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
+
+const insertErrors = async (p: JoinerProcess) =>
+  Number(/^joulestream_joiner_insert_errors_total (\S+)$/m.exec(await metrics(p))?.[1] ?? 0);
+
+/** Samples the joiner's consumed-record counter every 200 ms; stop() gives the longest still spell. */
+function stallMeter(p: JoinerProcess, fedDone: () => boolean): { stop: () => Promise<number> } {
+  let running = true;
+  let longest = 0;
+  const loop = (async () => {
+    let last = -1;
+    let since = Date.now();
+    while (running) {
+      const text = await metrics(p);
+      const consumed = [...text.matchAll(/^joulestream_joiner_records_total\{[^}]*\} (\S+)$/gm)].reduce(
+        (a, m) => a + Number(m[1]),
+        0,
+      );
+      const now = Date.now();
+      if (consumed !== last) {
+        last = consumed;
+        since = now;
+      } else if (!fedDone()) longest = Math.max(longest, now - since);
+      await sleep(200);
+    }
+  })();
+  return {
+    stop: async () => {
+      running = false;
+      await loop;
+      return longest;
+    },
+  };
+}
 
 /**
  * One process stopped at 40% of the feed for `downMs`, then started again; recovery is measured from
@@ -121,39 +163,86 @@ async function outage(
   base: Env,
   control: ServerControl,
   downMs: number,
-): Promise<{ run: Run; recoveryMs: number; insertFailures: number; restartedAt: number }> {
+  /** Called just before the stop and just before the restart (the replica scenario counts rows). */
+  around: { beforeStop?: (run: Run) => Promise<void>; beforeRestart?: (run: Run) => Promise<void> } = {},
+): Promise<{ run: Run; restartedAt: number } & Measured> {
   const run = await startRun(base, FEED);
   const p = await startJoiner(run.faulty);
   await run.progress(0.4);
+  const meter = stallMeter(p, run.fedDone);
+  await around.beforeStop?.(run);
   await control.stop();
   let insertFailures = 0;
+  let restartedAt = 0;
+  let restartMs = 0;
   try {
     await sleep(downMs);
     insertFailures = await insertErrors(p);
+    await around.beforeRestart?.(run);
   } finally {
+    restartedAt = Date.now();
     await control.start();
+    restartMs = Date.now() - restartedAt;
   }
-  const restartedAt = Date.now();
-  const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
+  await timeToCatchUp(p, 180_000, run.fedDone);
+  const recoveryMs = Date.now() - restartedAt;
+  const stallMs = await meter.stop();
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  return { run, recoveryMs, insertFailures, restartedAt };
+  return { run, recoveryMs, insertFailures, restartedAt, restartMs, stallMs };
 }
+
+type Measured = Pick<ClusterResult, 'recoveryMs' | 'insertFailures' | 'restartMs' | 'stallMs'>;
 
 export async function brokerScenario(base: Env, broker: ServerControl): Promise<ClusterResult> {
   try {
-    const { run, recoveryMs, insertFailures } = await outage(base, broker, 10_000);
-    return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', recoveryMs, {
-      insertFailures,
-    });
+    const { run, restartedAt: _, ...measured } = await outage(base, broker, 10_000);
+    return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', measured);
   } finally {
     await killAll();
   }
 }
 
-export async function replicaScenario(base: Env, replica: ServerControl): Promise<ClusterResult> {
+/** Local rows on one node (request and ledger tables together, before deduplication). */
+async function localRows(env: Env, url: string): Promise<number> {
+  const cfg = loadConfig(env).clickhouse;
+  const ch = createClickHouse({ url }, cfg.admin!, cfg.database);
   try {
-    const { run, recoveryMs, insertFailures, restartedAt: t0 } = await outage(base, replica, 10_000);
+    const rows = await (
+      await ch.query({
+        query:
+          'SELECT (SELECT count() FROM request_energy_local) + (SELECT count() FROM host_ledger_local) AS n',
+        format: 'JSONEachRow',
+      })
+    ).json<{ n: string }>();
+    return Number(rows[0]!.n);
+  } finally {
+    await ch.close();
+  }
+}
+
+/**
+ * Node `stopped` (1-4) down for 10 s; `peer` is the other replica of its shard, whose rows grow
+ * meanwhile: the restarted replica must fetch them.
+ */
+export async function replicaScenario(
+  base: Env,
+  replica: ServerControl,
+  stopped: number,
+  peer: number,
+): Promise<ClusterResult> {
+  try {
+    const url = (n: number) => loadConfig(base).clickhouse.cluster!.nodeUrls[n - 1]!;
+    let before = 0;
+    let missedRows = 0;
+    const {
+      run,
+      restartedAt: t0,
+      ...measured
+    } = await outage(base, replica, 10_000, {
+      beforeStop: async (r) => void (before = await localRows(r.faulty, url(peer))),
+      beforeRestart: async (r) => void (missedRows = (await localRows(r.faulty, url(peer))) - before),
+    });
     // The restarted replica fetches the parts written while it was away; until then it differs.
     let convergeMs = -1;
     while (Date.now() - t0 < 120_000) {
@@ -163,10 +252,13 @@ export async function replicaScenario(base: Env, replica: ServerControl): Promis
       }
       await sleep(250);
     }
-    return await finish(run, 'cluster-replica', 'ClickHouse s2r1 stopped 10 s, restarted', recoveryMs, {
-      convergeMs,
-      insertFailures,
-    });
+    return await finish(
+      run,
+      'cluster-replica',
+      `ClickHouse node ${stopped} (a replica of shard 2) stopped 10 s, restarted`,
+      measured,
+      { convergeMs, missedRows },
+    );
   } finally {
     await killAll();
   }
@@ -174,10 +266,8 @@ export async function replicaScenario(base: Env, replica: ServerControl): Promis
 
 export async function zookeeperScenario(base: Env, zookeeper: ServerControl): Promise<ClusterResult> {
   try {
-    const { run, recoveryMs, insertFailures } = await outage(base, zookeeper, 10_000);
-    return await finish(run, 'cluster-zookeeper', 'ZooKeeper stopped 10 s, restarted', recoveryMs, {
-      insertFailures,
-    });
+    const { run, restartedAt: _, ...measured } = await outage(base, zookeeper, 10_000);
+    return await finish(run, 'cluster-zookeeper', 'ZooKeeper stopped 10 s, restarted', measured);
   } finally {
     await killAll();
   }
@@ -192,7 +282,14 @@ const cli = async (env: Env, args: string[]) =>
     })
   ).stdout;
 
-export const REPORT_VIEWS = ['per-query', 'per-1k-tokens', 'tenant-statement', 'facility-kpis', 'ledger', 'sci'];
+export const REPORT_VIEWS = [
+  'per-query',
+  'per-1k-tokens',
+  'tenant-statement',
+  'facility-kpis',
+  'ledger',
+  'sci',
+];
 
 /**
  * The same input through one server (`single`) and through the cluster (`clustered`, whose joiner
@@ -226,7 +323,9 @@ export async function sameReport(
 /** The first difference between two JSON values, numbers compared to 1e-9 relative; null if none. */
 export function differs(a: unknown, b: unknown, path = '$'): string | null {
   if (typeof a === 'number' && typeof b === 'number')
-    return Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b), 1e-12) ? null : `${path}: ${a} != ${b}`;
+    return Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b), 1e-12)
+      ? null
+      : `${path}: ${a} != ${b}`;
   if (typeof a === 'string' && typeof b === 'string' && /^-?\d+(\.\d+)?(e-?\d+)?$/i.test(a))
     return differs(Number(a), Number(b), path);
   if (Array.isArray(a) && Array.isArray(b)) {

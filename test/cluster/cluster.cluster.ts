@@ -47,7 +47,7 @@ before(async () => {
 after(() => {
   for (const r of results)
     process.stderr.write(
-      `[cluster] ${r.scenario}: ${r.faults}; rows ${r.requestRows} + ${r.ledgerRows}, lost ${r.lost}, duplicated ${r.duplicated}, changed ${r.changed}, repeats ${r.collapsedRepeats}, insert failures retried ${r.insertFailures}, divergent shards ${r.divergentShards}, recovery ${(r.recoveryMs / 1000).toFixed(1)} s${r.convergeMs === undefined ? '' : `, replica converged ${(r.convergeMs / 1000).toFixed(1)} s after restart`}\n`,
+      `[cluster] ${r.scenario}: ${r.faults}; rows ${r.requestRows} + ${r.ledgerRows}, lost ${r.lost}, duplicated ${r.duplicated}, changed ${r.changed}, repeats ${r.collapsedRepeats}, insert failures retried ${r.insertFailures}, divergent shards ${r.divergentShards}, restart ${(r.restartMs / 1000).toFixed(1)} s, longest stall ${(r.stallMs / 1000).toFixed(1)} s, recovery ${(r.recoveryMs / 1000).toFixed(1)} s${r.convergeMs === undefined ? '' : `, ${r.missedRows} rows missed, replica converged ${(r.convergeMs / 1000).toFixed(1)} s after restart`}\n`,
     );
 });
 
@@ -140,14 +140,18 @@ test('one broker stopped mid-run: no row lost, duplicated or changed; one input,
 });
 
 test('one ClickHouse replica stopped mid-run: no row lost, duplicated or changed; it catches up', async () => {
-  const r = await replicaScenario(isolated(), clusterControl.clickhouse(3));
+  const r = await replicaScenario(isolated(), clusterControl.clickhouse(3), 3, 4);
   results.push(r);
   assertClean(r);
   assert.ok(r.convergeMs !== undefined && r.convergeMs >= 0, 'replica never converged');
+  // The fault bit: its peer took rows while it was down, which it then had to fetch.
+  assert.ok((r.missedRows ?? 0) > 0, 'no rows were written to the shard while its replica was down');
 });
 
 test('ZooKeeper restarted mid-run: no row lost, duplicated or changed', async () => {
   const r = await zookeeperScenario(isolated(), clusterControl.zookeeper);
   results.push(r);
   assertClean(r);
+  // The fault bit: without ZooKeeper the replicated tables refused inserts, and the joiner retried.
+  assert.ok(r.insertFailures > 0, 'no insert failed while ZooKeeper was down');
 });
