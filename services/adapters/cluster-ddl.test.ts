@@ -33,7 +33,7 @@ test('a ReplacingMergeTree table becomes a Replicated local table and a Distribu
   assert.match(local!.sql, /at DateTime MATERIALIZED/);
   assert.equal(dist!.target, 'all');
   assert.match(dist!.sql, /^CREATE TABLE IF NOT EXISTS t \(/);
-  assert.match(dist!.sql, /ENGINE = Distributed\(c1, db, t_local, cityHash64\(host\)\)$/);
+  assert.match(dist!.sql, /ENGINE = Distributed\(c1, db, t_local, murmurHash3_64\(host\)\)$/);
   // 18.16 refuses a Distributed insert that carries a MATERIALIZED column: ALIAS there instead.
   assert.match(dist!.sql, /at DateTime ALIAS toDateTime/);
   assert.doesNotMatch(dist!.sql, /MATERIALIZED|PARTITION BY|ORDER BY/);
@@ -42,7 +42,7 @@ test('a ReplacingMergeTree table becomes a Replicated local table and a Distribu
 
 test('the sharding key: the first non-LowCardinality ORDER BY column, or the annotation', () => {
   const lc = TABLE.replace('ORDER BY (host, ms)', 'ORDER BY (zone, ms, host)');
-  assert.match(plan(lc)[1]!.sql, /cityHash64\(ms\)\)$/);
+  assert.match(plan(lc)[1]!.sql, /murmurHash3_64\(ms\)\)$/);
   const annotated = `-- shard key: cityHash64(host, zone)\n${lc}`;
   assert.match(planStatement(lc, annotated, ctx())[1]!.sql, /, cityHash64\(host, zone\)\)$/);
   const bare = TABLE.replace('ENGINE = ReplacingMergeTree(version)', 'ENGINE = MergeTree').replace(
@@ -54,7 +54,7 @@ test('the sharding key: the first non-LowCardinality ORDER BY column, or the ann
     local!.sql,
     /ENGINE = ReplicatedMergeTree\('\/clickhouse\/tables\/\{shard\}\/db\/t_local', '\{replica\}'\)\n/,
   );
-  assert.match(dist!.sql, /cityHash64\(host\)\)$/);
+  assert.match(dist!.sql, /murmurHash3_64\(host\)\)$/);
   assert.throws(() => plan(TABLE.replace('ORDER BY (host, ms)', 'ORDER BY tuple()')), ClusterDdlError);
 });
 
@@ -108,8 +108,8 @@ test("every migration in schemas/clickhouse has a plan, and each table's key com
       }
     }
   // A host's rows, and every version of them, on one shard (request_energy and the ledger).
-  assert.equal(keys.request_energy, 'cityHash64(host)');
-  assert.equal(keys.host_ledger, 'cityHash64(host)');
-  assert.equal(keys.rollup, 'cityHash64(period_start)');
-  assert.equal(keys.facility_info, 'cityHash64(facility)');
+  assert.equal(keys.request_energy, 'murmurHash3_64(host)');
+  assert.equal(keys.host_ledger, 'murmurHash3_64(host)');
+  assert.equal(keys.rollup, 'murmurHash3_64(period_start)');
+  assert.equal(keys.facility_info, 'murmurHash3_64(facility)');
 });

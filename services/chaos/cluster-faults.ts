@@ -204,7 +204,7 @@ export async function brokerScenario(base: Env, broker: ServerControl): Promise<
 }
 
 /** Local rows on one node (request and ledger tables together, before deduplication). */
-async function localRows(env: Env, url: string): Promise<number> {
+export async function localRows(env: Env, url: string): Promise<number> {
   const cfg = loadConfig(env).clickhouse;
   const ch = createClickHouse({ url }, cfg.admin!, cfg.database);
   try {

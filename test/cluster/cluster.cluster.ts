@@ -13,6 +13,7 @@ import { createKafka, ensureTopics, topicsFor } from '../../services/adapters/ka
 import { createLogger } from '../../services/adapters/logger.ts';
 import {
   brokerScenario,
+  localRows,
   replicaScenario,
   sameReport,
   zookeeperScenario,
@@ -115,6 +116,10 @@ test('one broker stopped mid-run: no row lost, duplicated or changed; one input,
   const r = await brokerScenario(isolated(), clusterControl.broker(2));
   results.push(r);
   assertClean(r);
+  // The input spans both shards, so the reports below add up rows from both.
+  const urls = loadConfig(r.clean).clickhouse.cluster!.nodeUrls;
+  for (const n of [0, 2])
+    assert.ok((await localRows(r.clean, urls[n]!)) > 0, `shard of node ${n + 1} has rows`);
   const s = await stackEnv();
   const single: Env = {
     ...r.clean,
