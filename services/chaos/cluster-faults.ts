@@ -46,7 +46,7 @@ export interface ClusterResult extends Comparison {
   insertFailures: number;
   /** Rows its peer took while the stopped replica was down (replica scenario only). */
   missedRows?: number;
-  /** From the replica's restart until it held the same rows as its peer (replica scenario only). */
+  /** From the replica's restart command until it had fetched what it missed (replica scenario only). */
   convergeMs?: number;
   /** The clean run's environment (its rows are complete), for comparisons beyond this scenario. */
   clean: Env;
@@ -77,6 +77,18 @@ async function fingerprints(env: Env): Promise<Map<string, string[]>> {
     }
   }
   return byShard;
+}
+
+/** Waits until one node has applied its replication queue for the two row tables. */
+async function syncReplica(env: Env, url: string): Promise<void> {
+  const cfg = loadConfig(env).clickhouse;
+  const ch = createClickHouse({ url }, cfg.admin!, cfg.database);
+  try {
+    for (const t of ['request_energy_local', 'host_ledger_local'])
+      await ch.command({ query: `SYSTEM SYNC REPLICA ${t}` });
+  } finally {
+    await ch.close();
+  }
 }
 
 /** Waits for every replica to apply its queue, then counts shards whose replicas differ. */
@@ -163,8 +175,12 @@ async function outage(
   base: Env,
   control: ServerControl,
   downMs: number,
-  /** Called just before the stop and just before the restart (the replica scenario counts rows). */
-  around: { beforeStop?: (run: Run) => Promise<void>; beforeRestart?: (run: Run) => Promise<void> } = {},
+  /** Called before the stop, before the restart and once it answers (the replica scenario's checks). */
+  around: {
+    beforeStop?: (run: Run) => Promise<void>;
+    beforeRestart?: (run: Run) => Promise<void>;
+    afterRestart?: (run: Run, restartedAt: number) => void;
+  } = {},
 ): Promise<{ run: Run; restartedAt: number } & Measured> {
   const run = await startRun(base, FEED);
   const p = await startJoiner(run.faulty);
@@ -184,6 +200,7 @@ async function outage(
     await control.start();
     restartMs = Date.now() - restartedAt;
   }
+  around.afterRestart?.(run, restartedAt);
   await timeToCatchUp(p, 180_000, run.fedDone);
   const recoveryMs = Date.now() - restartedAt;
   const stallMs = await meter.stop();
@@ -235,23 +252,20 @@ export async function replicaScenario(
     const url = (n: number) => loadConfig(base).clickhouse.cluster!.nodeUrls[n - 1]!;
     let before = 0;
     let missedRows = 0;
+    let synced: Promise<number> = Promise.resolve(-1);
     const {
       run,
-      restartedAt: t0,
+      restartedAt: _,
       ...measured
     } = await outage(base, replica, 10_000, {
       beforeStop: async (r) => void (before = await localRows(r.faulty, url(peer))),
       beforeRestart: async (r) => void (missedRows = (await localRows(r.faulty, url(peer))) - before),
+      // As soon as it answers: how long until it has fetched what it missed (its queue is empty).
+      afterRestart: (r, t0) => {
+        synced = syncReplica(r.faulty, url(stopped)).then(() => Date.now() - t0);
+      },
     });
-    // The restarted replica fetches the parts written while it was away; until then it differs.
-    let convergeMs = -1;
-    while (Date.now() - t0 < 120_000) {
-      if ((await divergentShards(run.faulty)) === 0) {
-        convergeMs = Date.now() - t0;
-        break;
-      }
-      await sleep(250);
-    }
+    const convergeMs = await synced;
     return await finish(
       run,
       'cluster-replica',
