@@ -40,6 +40,8 @@ export interface ClusterResult extends Comparison {
    * input kept arriving: what the fault cost the pipeline (failover or backpressure).
    */
   stallMs: number;
+  /** The longest time one partition's lag stayed above 0 without falling (stuck fetches). */
+  partitionStallMs: number;
   /** Shards whose two replicas hold different deduplicated rows at the end (0: converged). */
   divergentShards: number;
   /** ClickHouse insert rounds the faulty joiner saw fail (and retried) by the end of the outage. */
@@ -137,13 +139,22 @@ const metrics = (p: JoinerProcess) =>
 const insertErrors = async (p: JoinerProcess) =>
   Number(/^joulestream_joiner_insert_errors_total (\S+)$/m.exec(await metrics(p))?.[1] ?? 0);
 
-/** Samples the joiner's consumed-record counter every 200 ms; stop() gives the longest still spell. */
-function stallMeter(p: JoinerProcess, fedDone: () => boolean): { stop: () => Promise<number> } {
+/**
+ * Samples the joiner's metrics every 200 ms. stop() gives the longest time it consumed nothing while
+ * input still arrived, and the longest time any one partition's lag stayed above 0 without falling
+ * (a partition whose fetches are stuck while the others flow).
+ */
+function stallMeter(
+  p: JoinerProcess,
+  fedDone: () => boolean,
+): { stop: () => Promise<{ stallMs: number; partitionStallMs: number }> } {
   let running = true;
   let longest = 0;
+  let longestPartition = 0;
   const loop = (async () => {
     let last = -1;
     let since = Date.now();
+    const lagSince = new Map<string, { lag: number; since: number }>();
     while (running) {
       const text = await metrics(p);
       const consumed = [...text.matchAll(/^joulestream_joiner_records_total\{[^}]*\} (\S+)$/gm)].reduce(
@@ -155,6 +166,12 @@ function stallMeter(p: JoinerProcess, fedDone: () => boolean): { stop: () => Pro
         last = consumed;
         since = now;
       } else if (!fedDone()) longest = Math.max(longest, now - since);
+      for (const m of text.matchAll(/^joulestream_joiner_consumer_lag\{([^}]*)\} (\S+)$/gm)) {
+        const lag = Number(m[2]);
+        const prev = lagSince.get(m[1]!);
+        if (lag === 0 || !prev || lag < prev.lag) lagSince.set(m[1]!, { lag, since: now });
+        else longestPartition = Math.max(longestPartition, now - prev.since);
+      }
       await sleep(200);
     }
   })();
@@ -162,7 +179,7 @@ function stallMeter(p: JoinerProcess, fedDone: () => boolean): { stop: () => Pro
     stop: async () => {
       running = false;
       await loop;
-      return longest;
+      return { stallMs: longest, partitionStallMs: longestPartition };
     },
   };
 }
@@ -203,17 +220,27 @@ async function outage(
   around.afterRestart?.(run, restartedAt);
   await timeToCatchUp(p, 180_000, run.fedDone);
   const recoveryMs = Date.now() - restartedAt;
-  const stallMs = await meter.stop();
+  const { stallMs, partitionStallMs } = await meter.stop();
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  return { run, recoveryMs, insertFailures, restartedAt, restartMs, stallMs };
+  return { run, recoveryMs, insertFailures, restartedAt, restartMs, stallMs, partitionStallMs };
 }
 
-type Measured = Pick<ClusterResult, 'recoveryMs' | 'insertFailures' | 'restartMs' | 'stallMs'>;
+type Measured = Pick<
+  ClusterResult,
+  'recoveryMs' | 'insertFailures' | 'restartMs' | 'stallMs' | 'partitionStallMs'
+>;
 
 export async function brokerScenario(base: Env, broker: ServerControl): Promise<ClusterResult> {
   try {
-    const { run, restartedAt: _, ...measured } = await outage(base, broker, 10_000);
+    // In 2 of 11 runs with the default 30 s idle timeout, the faulty joiner flagged hosts' power
+    // `power-idle` while their requests kept coming: it had no power records from one partition
+    // for over 30 s after the partition's leader moved (kafkajs learns a new leader from metadata,
+    // refreshed at the latest every metadataMaxAge, 5 min), so windows closed as estimated and
+    // 326 rows differed from the clean run. A host's stream is silent only if its collector is, so
+    // the idle timeout here is set above that bound; docs/operations.md has the finding.
+    const env = { ...base, JOULESTREAM_IDLE_TIMEOUT_MS: '300000' };
+    const { run, restartedAt: _, ...measured } = await outage(env, broker, 10_000);
     return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', measured);
   } finally {
     await killAll();
