@@ -17,7 +17,8 @@ if (register) {
   try {
     await import('../dist/services/cli/main.js');
   } catch (err) {
-    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('dist/services/cli/main.js')) throw err;
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND' || !String(err.message).includes('dist/services/cli/main.js'))
+      throw err;
     process.stderr.write(
       'joulestream: dist/ has no build and tsx is not installed: run `npm run build` (needs the dev dependencies) or `npm ci` for a development checkout\n',
     );
