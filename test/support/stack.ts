@@ -65,6 +65,7 @@ export function stackEnv(): Promise<Env> {
     const choice = chooseStack(process.env, !process.env.KAFKA_BROKERS && (await dockerAnswers()));
     if (choice === 'env') return process.env;
     if (choice === 'docker') return { ...process.env, ...(await startWithTestcontainers()) };
+    if (noDockerReason) process.stderr.write(`[stack] no Docker engine (${noDockerReason}): native stack\n`);
     return { ...process.env, ...(await nativeStackUp()) };
   })();
   return cached;
