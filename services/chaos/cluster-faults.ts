@@ -40,8 +40,6 @@ export interface ClusterResult extends Comparison {
    * input kept arriving: what the fault cost the pipeline (failover or backpressure).
    */
   stallMs: number;
-  /** The longest time one partition's lag stayed above 0 without falling (stuck fetches). */
-  partitionStallMs: number;
   /** Shards whose two replicas hold different deduplicated rows at the end (0: converged). */
   divergentShards: number;
   /** ClickHouse insert rounds the faulty joiner saw fail (and retried) by the end of the outage. */
@@ -139,22 +137,13 @@ const metrics = (p: JoinerProcess) =>
 const insertErrors = async (p: JoinerProcess) =>
   Number(/^joulestream_joiner_insert_errors_total (\S+)$/m.exec(await metrics(p))?.[1] ?? 0);
 
-/**
- * Samples the joiner's metrics every 200 ms. stop() gives the longest time it consumed nothing while
- * input still arrived, and the longest time any one partition's lag stayed above 0 without falling
- * (a partition whose fetches are stuck while the others flow).
- */
-function stallMeter(
-  p: JoinerProcess,
-  fedDone: () => boolean,
-): { stop: () => Promise<{ stallMs: number; partitionStallMs: number }> } {
+/** Samples the joiner's consumed-record counter every 200 ms; stop() gives the longest still spell. */
+function stallMeter(p: JoinerProcess, fedDone: () => boolean): { stop: () => Promise<number> } {
   let running = true;
   let longest = 0;
-  let longestPartition = 0;
   const loop = (async () => {
     let last = -1;
     let since = Date.now();
-    const lagSince = new Map<string, { lag: number; since: number }>();
     while (running) {
       const text = await metrics(p);
       const consumed = [...text.matchAll(/^joulestream_joiner_records_total\{[^}]*\} (\S+)$/gm)].reduce(
@@ -166,12 +155,6 @@ function stallMeter(
         last = consumed;
         since = now;
       } else if (!fedDone()) longest = Math.max(longest, now - since);
-      for (const m of text.matchAll(/^joulestream_joiner_consumer_lag\{([^}]*)\} (\S+)$/gm)) {
-        const lag = Number(m[2]);
-        const prev = lagSince.get(m[1]!);
-        if (lag === 0 || !prev || lag < prev.lag) lagSince.set(m[1]!, { lag, since: now });
-        else longestPartition = Math.max(longestPartition, now - prev.since);
-      }
       await sleep(200);
     }
   })();
@@ -179,7 +162,7 @@ function stallMeter(
     stop: async () => {
       running = false;
       await loop;
-      return { stallMs: longest, partitionStallMs: longestPartition };
+      return longest;
     },
   };
 }
@@ -220,16 +203,13 @@ async function outage(
   around.afterRestart?.(run, restartedAt);
   await timeToCatchUp(p, 180_000, run.fedDone);
   const recoveryMs = Date.now() - restartedAt;
-  const { stallMs, partitionStallMs } = await meter.stop();
+  const stallMs = await meter.stop();
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  return { run, recoveryMs, insertFailures, restartedAt, restartMs, stallMs, partitionStallMs };
+  return { run, recoveryMs, insertFailures, restartedAt, restartMs, stallMs };
 }
 
-type Measured = Pick<
-  ClusterResult,
-  'recoveryMs' | 'insertFailures' | 'restartMs' | 'stallMs' | 'partitionStallMs'
->;
+type Measured = Pick<ClusterResult, 'recoveryMs' | 'insertFailures' | 'restartMs' | 'stallMs'>;
 
 export async function brokerScenario(base: Env, broker: ServerControl): Promise<ClusterResult> {
   try {
