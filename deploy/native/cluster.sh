@@ -238,8 +238,11 @@ case "$cmd" in
     say "ready in $((SECONDS - t0)) s: 3 brokers, zookeeper, 4 clickhouse nodes; source $STATE/env"
     ;;
   down)
-    for n in "${NODES[@]}"; do stop_one "clickhouse $n" "$STATE/clickhouse/$n/clickhouse.pid"; done
-    for b in "${BROKERS[@]}"; do stop_one "broker $b" "$STATE/kafka/$b/kafka.pid"; done
+    # All at once: brokers stopped one by one lose their controller quorum, and the last one waits
+    # out the 30 s grace period for a controlled shutdown that cannot happen (1 min 43 s measured).
+    for n in "${NODES[@]}"; do stop_one "clickhouse $n" "$STATE/clickhouse/$n/clickhouse.pid" & done
+    for b in "${BROKERS[@]}"; do stop_one "broker $b" "$STATE/kafka/$b/kafka.pid" & done
+    wait
     stop_one zookeeper "$STATE/zookeeper/zk.pid"
     ;;
   status)
@@ -255,7 +258,7 @@ case "$cmd" in
     ;;
   env) print_env ;;
   reset)
-    "$0" down
+    bash "$0" down
     rm -rf "$STATE/kafka" "$STATE/zookeeper" "$STATE/clickhouse" "$STATE/env"
     say "cluster data removed"
     ;;
