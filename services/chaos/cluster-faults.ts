@@ -4,7 +4,8 @@
 // every shard hold the same rows afterwards. Also: the same input through one server and through
 // the cluster, compared report by report.
 
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, openSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createClickHouse } from '../adapters/clickhouse.ts';
@@ -12,11 +13,12 @@ import { loadConfig, type Env } from '../config/config.ts';
 import type { ServerControl } from './faults.ts';
 import {
   compare,
+  freePort,
+  kill,
   killAll,
   query,
   runToCompletion,
   sleep,
-  startJoiner,
   startRun,
   timeToCatchUp,
   type Comparison,
@@ -134,6 +136,32 @@ const metrics = (p: JoinerProcess) =>
     .then((r) => r.text())
     .catch(() => '');
 
+/** Every logged joiner this module started that is still running. */
+const logged = new Set<JoinerProcess>();
+
+/**
+ * A faulty-run joiner like scenario.ts's, with its whole log (info level) kept in
+ * test-artifacts/cluster-<name>-joiner.log: after a fault, what the joiner saw is the evidence.
+ */
+async function startLoggedJoiner(env: Env, name: string): Promise<JoinerProcess> {
+  const port = await freePort();
+  mkdirSync(ROOT + 'test-artifacts', { recursive: true });
+  const fd = openSync(`${ROOT}test-artifacts/cluster-${name}-joiner.log`, 'w');
+  const child = spawn(process.execPath, [ROOT + 'bin/joulestream.js', 'joiner'], {
+    cwd: ROOT,
+    env: { ...process.env, ...env, LOG_LEVEL: 'info', JOULESTREAM_HTTP_PORT: String(port) },
+    stdio: ['ignore', fd, fd],
+  });
+  const p: JoinerProcess = { child, port, exited: new Promise<void>((r) => child.once('exit', () => r())) };
+  logged.add(p);
+  void p.exited.then(() => logged.delete(p));
+  return p;
+}
+
+async function killLogged(): Promise<void> {
+  await Promise.all([...logged].map((p) => kill(p)));
+}
+
 const insertErrors = async (p: JoinerProcess) =>
   Number(/^joulestream_joiner_insert_errors_total (\S+)$/m.exec(await metrics(p))?.[1] ?? 0);
 
@@ -173,6 +201,7 @@ function stallMeter(p: JoinerProcess, fedDone: () => boolean): { stop: () => Pro
  */
 async function outage(
   base: Env,
+  name: string,
   control: ServerControl,
   downMs: number,
   /** Called before the stop, before the restart and once it answers (the replica scenario's checks). */
@@ -183,7 +212,7 @@ async function outage(
   } = {},
 ): Promise<{ run: Run; restartedAt: number } & Measured> {
   const run = await startRun(base, FEED);
-  const p = await startJoiner(run.faulty);
+  const p = await startLoggedJoiner(run.faulty, name);
   await run.progress(0.4);
   const meter = stallMeter(p, run.fedDone);
   await around.beforeStop?.(run);
@@ -220,9 +249,10 @@ export async function brokerScenario(base: Env, broker: ServerControl): Promise<
     // 326 rows differed from the clean run. A host's stream is silent only if its collector is, so
     // the idle timeout here is set above that bound; docs/operations.md has the finding.
     const env = { ...base, JOULESTREAM_IDLE_TIMEOUT_MS: '300000' };
-    const { run, restartedAt: _, ...measured } = await outage(env, broker, 10_000);
+    const { run, restartedAt: _, ...measured } = await outage(env, 'broker', broker, 10_000);
     return await finish(run, 'cluster-broker', '1 of 3 brokers stopped 10 s, restarted', measured);
   } finally {
+    await killLogged();
     await killAll();
   }
 }
@@ -264,7 +294,7 @@ export async function replicaScenario(
       run,
       restartedAt: _,
       ...measured
-    } = await outage(base, replica, 10_000, {
+    } = await outage(base, 'replica', replica, 10_000, {
       beforeStop: async (r) => void (before = await localRows(r.faulty, url(peer))),
       beforeRestart: async (r) => void (missedRows = (await localRows(r.faulty, url(peer))) - before),
       // As soon as it answers: how long until it has fetched what it missed (its queue is empty).
@@ -281,15 +311,17 @@ export async function replicaScenario(
       { convergeMs, missedRows },
     );
   } finally {
+    await killLogged();
     await killAll();
   }
 }
 
 export async function zookeeperScenario(base: Env, zookeeper: ServerControl): Promise<ClusterResult> {
   try {
-    const { run, restartedAt: _, ...measured } = await outage(base, zookeeper, 10_000);
+    const { run, restartedAt: _, ...measured } = await outage(base, 'zookeeper', zookeeper, 10_000);
     return await finish(run, 'cluster-zookeeper', 'ZooKeeper stopped 10 s, restarted', measured);
   } finally {
+    await killLogged();
     await killAll();
   }
 }
@@ -328,6 +360,7 @@ export async function sameReport(
   try {
     await runToCompletion(single, requests);
   } finally {
+    await killLogged();
     await killAll();
   }
   for (const env of [clustered, single]) await cli(env, ['backfill', '--from', fromIso, '--to', toIso]);
