@@ -48,7 +48,7 @@ before(async () => {
 after(() => {
   for (const r of results)
     process.stderr.write(
-      `[cluster] ${r.scenario}: ${r.faults}; records in ${r.recordsIn}, rows ${r.requestRows} + ${r.ledgerRows}, lost ${r.lost}, duplicated ${r.duplicated}, changed ${r.changed}, repeats ${r.collapsedRepeats}, insert failures retried ${r.insertFailures}, divergent shards ${r.divergentShards}, restart ${(r.restartMs / 1000).toFixed(1)} s, longest stall ${(r.stallMs / 1000).toFixed(1)} s, recovery ${(r.recoveryMs / 1000).toFixed(1)} s${r.convergeMs === undefined ? '' : `, ${r.missedRows} rows missed, replica converged ${(r.convergeMs / 1000).toFixed(1)} s after restart`}\n`,
+      `[cluster] ${r.scenario}: ${r.faults}; records in ${r.recordsIn}, rows ${r.requestRows} + ${r.ledgerRows}, lost ${r.lost}, duplicated ${r.duplicated}, changed ${r.changed}, repeats ${r.collapsedRepeats}, insert failures retried ${r.insertFailures}, joiner restarts ${r.joinerRestarts}, divergent shards ${r.divergentShards}, restart ${(r.restartMs / 1000).toFixed(1)} s, longest stall ${(r.stallMs / 1000).toFixed(1)} s, recovery ${(r.recoveryMs / 1000).toFixed(1)} s${r.convergeMs === undefined ? '' : `, ${r.missedRows} rows missed, replica converged ${(r.convergeMs / 1000).toFixed(1)} s after restart`}\n`,
     );
 });
 
