@@ -290,7 +290,7 @@ type Measured = Pick<
 
 export async function brokerScenario(base: Env, broker: ServerControl): Promise<ClusterResult> {
   try {
-    // In 1 of 20 runs with the default 30 s idle timeout, the faulty joiner flagged hosts' power
+    // In 1 of 21 runs with the default 30 s idle timeout, the faulty joiner flagged hosts' power
     // `power-idle` while their requests kept coming: it had no power records from one partition
     // for over 30 s after the partition's leader moved (kafkajs learns a new leader from metadata,
     // refreshed at the latest every metadataMaxAge, 5 min), so windows closed as estimated and
