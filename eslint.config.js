@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint';
 import globals from 'globals';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.stack/', 'out/', 'dist/', 'bin/*.js'] },
+  { ignores: ['node_modules/', '.stack/', '.cluster/', 'out/', 'dist/', 'bin/*.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

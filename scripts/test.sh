@@ -32,3 +32,9 @@ echo "== tests (unit, property, integration on real Kafka and ClickHouse)"
 mapfile -t files < <(find services test -name '*.test.ts' | sort)
 node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 echo "== test command took ${SECONDS}s"
+
+# The cluster tests: three brokers, ZooKeeper and 2 x 2 ClickHouse (deploy/native/cluster.sh), stopped afterwards.
+echo "== cluster tests (replicated Kafka, sharded and replicated ClickHouse, faults)"
+npm run -s test:cluster || { bash deploy/native/cluster.sh down; exit 1; }
+bash deploy/native/cluster.sh down
+echo "== test command with the cluster tests took ${SECONDS}s"

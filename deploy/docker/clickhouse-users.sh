@@ -14,6 +14,12 @@ GRANT INSERT ON joulestream.host_ledger TO joulestream_writer;
 GRANT INSERT ON joulestream.rollup TO joulestream_writer;
 GRANT INSERT ON joulestream.facility_info TO joulestream_writer;
 GRANT INSERT ON joulestream.host_info TO joulestream_writer;
+-- The cluster profile: a Distributed insert reaches each shard's *_local table as the same user.
+GRANT INSERT ON joulestream.request_energy_local TO joulestream_writer;
+GRANT INSERT ON joulestream.host_ledger_local TO joulestream_writer;
+GRANT INSERT ON joulestream.rollup_local TO joulestream_writer;
+GRANT INSERT ON joulestream.facility_info_local TO joulestream_writer;
+GRANT INSERT ON joulestream.host_info_local TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_writer;
 GRANT SELECT ON joulestream.* TO joulestream_reader;
 SQL

@@ -8,6 +8,7 @@ import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickh
 import type { ClickHouseConfig, Credentials } from '../config/config.ts';
 import type { LedgerRow, RequestRow } from '../core/host-joiner.ts';
 import { JoulestreamError } from '../config/errors.ts';
+import { migrateCluster } from './cluster-migrate.ts';
 import { ident, quote } from './sql.ts';
 
 const MIGRATIONS_DIR = fileURLToPath(new URL('../../schemas/clickhouse/', import.meta.url));
@@ -29,7 +30,7 @@ export async function serverVersion(ch: ClickHouseClient): Promise<string> {
 }
 
 export function createClickHouse(
-  cfg: ClickHouseConfig,
+  cfg: Pick<ClickHouseConfig, 'url'>,
   who: Credentials,
   database?: string,
 ): ClickHouseClient {
@@ -47,6 +48,10 @@ export function createClickHouse(
 }
 
 export class ClickHouseError extends JoulestreamError {}
+
+/** Applied migrations; on a cluster each node keeps its own (the runner writes all of them). */
+export const SCHEMA_MIGRATIONS =
+  'CREATE TABLE IF NOT EXISTS schema_migrations (name String, checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name';
 
 export interface Migration {
   name: string;
@@ -66,16 +71,22 @@ export function listMigrations(dir = MIGRATIONS_DIR): Migration[] {
 
 /** Splits a migration file into statements (no statement of ours contains a semicolon in a literal). */
 export function statements(sql: string): string[] {
+  return statementsWithComments(sql).map((s) => s.sql);
+}
+
+/** Each statement with and without its comment lines (the cluster rewrite reads annotations). */
+export function statementsWithComments(sql: string): { sql: string; raw: string }[] {
   return sql
     .split(/;\s*(?:\n|$)/)
-    .map((s) =>
-      s
+    .map((raw) => ({
+      raw,
+      sql: raw
         .split('\n')
         .filter((l) => !l.trim().startsWith('--'))
         .join('\n')
         .trim(),
-    )
-    .filter((s) => s.length > 0);
+    }))
+    .filter((s) => s.sql.length > 0);
 }
 
 /**
@@ -91,6 +102,7 @@ export async function migrate(
       'migrations need an admin user: set CLICKHOUSE_ADMIN_USER and CLICKHOUSE_ADMIN_PASSWORD(_FILE)',
     );
   }
+  if (cfg.cluster) return migrateCluster(cfg, cfg.admin, cfg.cluster, log);
   const db = ident(cfg.database);
   const root = createClickHouse(cfg, cfg.admin);
   try {
@@ -102,10 +114,7 @@ export async function migrate(
   const applied: string[] = [];
   try {
     const settings = compatSettings(await serverVersion(ch));
-    await ch.command({
-      query:
-        'CREATE TABLE IF NOT EXISTS schema_migrations (name String, checksum String, applied_at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY name',
-    });
+    await ch.command({ query: SCHEMA_MIGRATIONS });
     const done = new Map(
       (
         await (

@@ -64,14 +64,33 @@ export function createKafka(cfg: KafkaConfig, log: Logger, clientId = cfg.client
   });
 }
 
-/** Creates the project's topics if missing; requests and power share the partition count (co-partitioned). */
-export async function ensureTopics(kafka: Kafka, topics: Topics, partitions: number): Promise<void> {
+/** How many copies of each topic, and how many must have a write before acks=all answers. */
+export interface Replication {
+  /** -1: the brokers' default.replication.factor. */
+  replicationFactor: number;
+  /** null: the brokers' min.insync.replicas. */
+  minInsyncReplicas: number | null;
+}
+
+const BROKER_DEFAULTS: Replication = { replicationFactor: -1, minInsyncReplicas: null };
+
+/**
+ * Creates the project's topics if missing; requests and power share the partition count
+ * (co-partitioned). Replication comes from config (KAFKA_REPLICATION_FACTOR, KAFKA_MIN_INSYNC_REPLICAS),
+ * else from the brokers' defaults: the native cluster's brokers default to 3 and 2.
+ */
+export async function ensureTopics(
+  kafka: Kafka,
+  topics: Topics,
+  partitions: number,
+  replication: Replication = BROKER_DEFAULTS,
+): Promise<void> {
   // A broker that has just started can answer a metadata request for a topic it has just created
   // with UNKNOWN_TOPIC_OR_PARTITION, which kafkajs's createTopics does not retry: the demo failed
   // that way right after `stack.sh up`. Retriable errors are retried here for up to 30 s.
   for (let attempt = 1; ; attempt++) {
     try {
-      await ensureTopicsOnce(kafka, topics, partitions);
+      await ensureTopicsOnce(kafka, topics, partitions, replication);
       return;
     } catch (err) {
       const e = fromKafka(err, 'topic creation');
@@ -81,7 +100,12 @@ export async function ensureTopics(kafka: Kafka, topics: Topics, partitions: num
   }
 }
 
-async function ensureTopicsOnce(kafka: Kafka, topics: Topics, partitions: number): Promise<void> {
+async function ensureTopicsOnce(
+  kafka: Kafka,
+  topics: Topics,
+  partitions: number,
+  replication: Replication,
+): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
@@ -102,9 +126,17 @@ async function ensureTopicsOnce(kafka: Kafka, topics: Topics, partitions: number
         ],
       },
     ].filter((t) => !existing.has(t.topic));
+    const isr =
+      replication.minInsyncReplicas === null
+        ? []
+        : [{ name: 'min.insync.replicas', value: String(replication.minInsyncReplicas) }];
     if (wanted.length > 0) {
       await admin.createTopics({
-        topics: wanted.map((t) => ({ ...t, replicationFactor: -1 })),
+        topics: wanted.map((t) => ({
+          ...t,
+          replicationFactor: replication.replicationFactor,
+          configEntries: [...(t.configEntries ?? []), ...isr],
+        })),
         waitForLeaders: true,
       });
     }

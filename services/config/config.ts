@@ -16,6 +16,10 @@ export interface KafkaConfig {
   clientId: string;
   topicPrefix: string;
   partitions: number;
+  /** Replicas of each topic the project creates (-1: the brokers' default.replication.factor). */
+  replicationFactor: number;
+  /** min.insync.replicas of each topic the project creates (null: the brokers' default). */
+  minInsyncReplicas: number | null;
   ssl: { ca?: string; rejectUnauthorized: boolean } | null;
   sasl: { mechanism: 'scram-sha-256' | 'scram-sha-512' | 'plain'; username: string; password: string } | null;
 }
@@ -26,6 +30,11 @@ export interface ClickHouseConfig {
   writer: Credentials;
   reader: Credentials;
   admin: Credentials | null;
+  /**
+   * Sharded, replicated ClickHouse (null: one server). The migration runner connects to every node
+   * and rewrites each migration for the cluster (services/adapters/cluster-ddl.ts).
+   */
+  cluster: { name: string; nodeUrls: string[] } | null;
 }
 
 export interface Config {
@@ -301,6 +310,8 @@ function kafkaConfig(env: Env, topicPrefix: string): KafkaConfig {
     clientId: env.KAFKA_CLIENT_ID || 'joulestream',
     topicPrefix,
     partitions: int(env, 'KAFKA_PARTITIONS', 4, 1, 1024),
+    replicationFactor: env.KAFKA_REPLICATION_FACTOR ? int(env, 'KAFKA_REPLICATION_FACTOR', 1, 1, 32) : -1,
+    minInsyncReplicas: env.KAFKA_MIN_INSYNC_REPLICAS ? int(env, 'KAFKA_MIN_INSYNC_REPLICAS', 1, 1, 32) : null,
     ssl,
     sasl,
   };
@@ -336,6 +347,7 @@ function clickHouseConfig(env: Env): ClickHouseConfig {
     writer: creds(env, 'WRITER', true)!,
     reader: creds(env, 'READER', true)!,
     admin: creds(env, 'ADMIN', false),
+    cluster: clusterOf(env),
   };
 }
 
@@ -359,6 +371,34 @@ function otlpTls(env: Env): Config['otlp']['tls'] {
       'OTLP TLS needs both JOULESTREAM_OTLP_TLS_CERT_FILE and JOULESTREAM_OTLP_TLS_KEY_FILE (mutual TLS adds JOULESTREAM_OTLP_CLIENT_CA_FILE)',
     );
   return { cert, key, ...(clientCa ? { clientCa } : {}) };
+}
+
+function clusterOf(env: Env): ClickHouseConfig['cluster'] {
+  const name = env.CLICKHOUSE_CLUSTER;
+  if (!name) return null;
+  if (!DATABASE_RE.test(name))
+    throw new ConfigError(`CLICKHOUSE_CLUSTER=${name} is invalid: letters, digits and _ only`);
+  const nodeUrls = (env.CLICKHOUSE_NODE_URLS ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  for (const u of nodeUrls) {
+    let ok = false;
+    try {
+      const p = new URL(u);
+      ok = (p.protocol === 'http:' || p.protocol === 'https:') && !p.username && !p.password;
+    } catch {
+      ok = false;
+    }
+    if (!ok)
+      throw new ConfigError(`CLICKHOUSE_NODE_URLS has ${u}, which is not an http(s) URL without credentials`);
+  }
+  if (nodeUrls.length === 0)
+    throw new ConfigError(
+      'CLICKHOUSE_CLUSTER is set: CLICKHOUSE_NODE_URLS must list every node (http://host:port,...) for migrations',
+    );
+  // CLICKHOUSE_URL may be one of these or a load balancer in front of them; only these get DDL.
+  return { name, nodeUrls: [...new Set(nodeUrls.map((u) => new URL(u).origin))] };
 }
 
 function parseKappas(raw: string | undefined): Record<string, number> {

@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import type { ServerControl } from '../../services/chaos/faults.ts';
 import { nativeControl, nativeStackUp } from '../../services/chaos/native-stack.ts';
 import type { Env } from '../../services/config/config.ts';
+import type * as TestcontainersModule from 'testcontainers';
+
+type Testcontainers = typeof TestcontainersModule;
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -16,16 +19,40 @@ export function chooseStack(env: Env, dockerAnswers: boolean): StackChoice {
   return dockerAnswers ? 'docker' : 'native';
 }
 
+/**
+ * testcontainers itself. A module that fails to load is a broken install (testcontainers 12 locks an
+ * undici that needs Node >= 22.19 and threw on Node 20 at import), not the absence of Docker: it is
+ * an error that names the cause, never a quiet switch to the native stack.
+ */
+export async function loadTestcontainers(
+  load: () => Promise<Testcontainers> = () => import('testcontainers'),
+): Promise<Testcontainers> {
+  try {
+    return await load();
+  } catch (err) {
+    throw new Error(
+      `testcontainers could not be loaded on Node ${process.version}: ${(err as Error).message}. ` +
+        'package.json pins a version that loads on Node 20; run npm ci, or set KAFKA_BROKERS and CLICKHOUSE_URL to skip it',
+      { cause: err },
+    );
+  }
+}
+
+/** Why the last dockerAnswers() said no (for the log of a run that fell back to the native stack). */
+export let noDockerReason: string | null = null;
+
 /** True when a container runtime answers within a few seconds (testcontainers' own detection). */
 export async function dockerAnswers(): Promise<boolean> {
+  const { getContainerRuntimeClient } = await loadTestcontainers();
   try {
-    const { getContainerRuntimeClient } = await import('testcontainers');
     await Promise.race([
       getContainerRuntimeClient(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 5000)),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('no answer within 5 s')), 5000)),
     ]);
     return true;
-  } catch {
+  } catch (err) {
+    // No engine (no socket, no DOCKER_HOST, or it does not answer): the native stack is the answer.
+    noDockerReason = (err as Error).message;
     return false;
   }
 }
@@ -38,6 +65,7 @@ export function stackEnv(): Promise<Env> {
     const choice = chooseStack(process.env, !process.env.KAFKA_BROKERS && (await dockerAnswers()));
     if (choice === 'env') return process.env;
     if (choice === 'docker') return { ...process.env, ...(await startWithTestcontainers()) };
+    if (noDockerReason) process.stderr.write(`[stack] no Docker engine (${noDockerReason}): native stack\n`);
     return { ...process.env, ...(await nativeStackUp()) };
   })();
   return cached;
@@ -45,7 +73,7 @@ export function stackEnv(): Promise<Env> {
 
 /** Same images and users as docker-compose.yml. */
 async function startWithTestcontainers(): Promise<Record<string, string>> {
-  const { GenericContainer, Wait } = await import('testcontainers');
+  const { GenericContainer, Wait } = await loadTestcontainers();
   const adminPw = randomBytes(12).toString('hex');
   const kafka = await new GenericContainer('apache/kafka:4.1.1')
     .withExposedPorts({ container: 19092, host: 19092 })
