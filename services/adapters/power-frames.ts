@@ -3,7 +3,8 @@
 // GPU host's 8 accelerator samples become one Kafka record instead of eight (issue 16).
 
 import type { PowerFrame, PowerFrameEntry } from '../core/types.ts';
-import type { PowerSampleWire } from './avro.ts';
+import type { AvroCodec, PowerSampleWire } from './avro.ts';
+import type { OutMessage } from './kafka.ts';
 
 /** The frame entry of one wire sample: counters carry energyJ, readings powerW, in `value`. */
 export function entryOf(s: PowerSampleWire): PowerFrameEntry {
@@ -48,4 +49,9 @@ export function samplesOf(f: PowerFrame): PowerSampleWire[] {
     averagingMs: e.kind === 'reading' ? e.averagingMs : null,
     source: f.source,
   }));
+}
+
+/** The Kafka messages of a collector's samples: one frame per (host, source, instant), keyed by host. */
+export function frameMessages(codec: AvroCodec, samples: readonly PowerSampleWire[]): OutMessage[] {
+  return framesOf(samples).map((f) => ({ key: f.host, value: codec.encode('frame', f) }));
 }

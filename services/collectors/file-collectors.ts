@@ -1,9 +1,10 @@
 // File collectors: a JSONL request log and an nvidia-smi-style power CSV, each published to Kafka
 // keyed by host, with heartbeats so the joiner's watermarks move, and unusable lines dead-lettered.
 
+import { frameMessages } from '../adapters/power-frames.ts';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { AvroCodec, type PowerSampleWire } from '../adapters/avro.ts';
+import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
@@ -182,7 +183,8 @@ export function collectPowerCsv(
     const p = parseCsvRow(line, header, defaultHost);
     if (!p.ok) return p;
     return {
-      messages: p.value.map((s: PowerSampleWire) => ({ key: s.host, value: codec.encode('power', s) })),
+      // A row is one instant of every device in its columns: one frame per host.
+      messages: frameMessages(codec, p.value),
       tMs: p.value[0]!.tMs,
       source: p.value[0]!.source,
     };

@@ -10,6 +10,7 @@
 //     redfish: { url: https://bmc-gpu-001, chassis: "1", auth: session, caFile: /etc/bmc-ca.pem }
 // Redfish credentials come from JOULESTREAM_REDFISH_USER / JOULESTREAM_REDFISH_PASSWORD (or *_FILE).
 
+import { frameMessages } from '../adapters/power-frames.ts';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AvroCodec } from '../adapters/avro.ts';
@@ -115,7 +116,8 @@ export class LocalCollector {
           const samples = await src.read(nowMs);
           const newest = samples.reduce((t, s) => Math.max(t, s.tMs), nowMs);
           await this.deps.publisher.send(this.deps.topics.power, [
-            ...samples.map((s) => ({ key: host, value: this.codec.encode('power', s) })),
+            // A read of a source is one instant for all its devices: one frame, not a record each.
+            ...frameMessages(this.codec, samples),
             {
               key: host,
               value: this.codec.encode('heartbeat', { host, stream: 'power', tMs: newest, source: src.name }),

@@ -2,7 +2,8 @@
 // into samples, publishes them keyed by host with per-source heartbeats, dead-letters what it cannot
 // use, and measures each target's clock offset from its HTTP Date header.
 
-import { AvroCodec, type PowerSampleWire } from '../adapters/avro.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
+import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Sender } from '../adapters/spool.ts';
@@ -72,10 +73,8 @@ export class Scraper {
     this.m.duration.set(t1 - t0, { target: target.url });
 
     const { samples, rejected } = powerFromScrape(parsePromText(text), target, scrapeMs);
-    const messages: OutMessage[] = samples.map((s: PowerSampleWire) => ({
-      key: s.host,
-      value: this.codec.encode('power', s),
-    }));
+    // One scrape is one instant for every device it reports: one frame per host, not a record each.
+    const messages: OutMessage[] = frameMessages(this.codec, samples);
     // Everything this source has for each host up to the scrape is now sent.
     const newest = new Map<string, number>();
     for (const s of samples) newest.set(s.host, Math.max(newest.get(s.host) ?? -Infinity, s.tMs));
