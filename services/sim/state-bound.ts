@@ -79,6 +79,15 @@ const used = (): number => {
   const m = process.memoryUsage();
   return m.heapUsed + m.arrayBuffers;
 };
+// ArrayBuffer stores are freed after the collection that finds them dead, by a later task: collect
+// and yield a few times before each reading.
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+await settle();
 const heap0 = used();
 const engines: HostEngine[] = [];
 let requests = 0;
@@ -144,12 +153,12 @@ for (const [hi, host] of hosts.entries()) {
   }
   engines.push(j);
 }
-gc();
+await settle();
 const heapHeld = used();
 const estimate = engines.reduce((s, j) => s + j.stateBytes(), 0);
 const rss = process.memoryUsage().rss;
 engines.length = 0;
-gc();
+await settle();
 const heapAfterDrop = used();
 const perHost = (heapHeld - heapAfterDrop) / nHosts;
 const mb = (b: number): string => (b / 1e6).toFixed(2);

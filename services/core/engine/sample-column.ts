@@ -106,7 +106,10 @@ export class SampleColumn {
   private makeRoom(lo: number): number {
     const n = this.length;
     const cap = this.tMs.length;
-    const next = n >= cap / 2 ? cap * 2 : cap;
+    // Slide in place while a quarter is free: a column in steady state (evicting at the front as
+    // fast as it appends) then keeps its capacity, where doubling at half full made it 3.5x its
+    // samples at 10 Hz (9,300 live in 32,768 slots).
+    const next = n > (cap * 3) / 4 ? cap * 2 : cap;
     const move = (a: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> => {
       if (next === cap) {
         a.copyWithin(0, this.start, this.end);
