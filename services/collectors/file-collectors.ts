@@ -1,13 +1,13 @@
 // File collectors: a JSONL request log and an nvidia-smi-style power CSV, each published to Kafka
 // keyed by host, with heartbeats so the joiner's watermarks move, and unusable lines dead-lettered.
 
-import { frameMessages } from '../adapters/power-frames.ts';
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
 import type { Stream } from '../core/types.ts';
 import {
   parsePowerLine,

@@ -10,7 +10,6 @@
 //     redfish: { url: https://bmc-gpu-001, chassis: "1", auth: session, caFile: /etc/bmc-ca.pem }
 // Redfish credentials come from JOULESTREAM_REDFISH_USER / JOULESTREAM_REDFISH_PASSWORD (or *_FILE).
 
-import { frameMessages } from '../adapters/power-frames.ts';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AvroCodec } from '../adapters/avro.ts';
@@ -19,6 +18,7 @@ import { createKafka, ensureTopics, topicsFor, type Topics } from '../adapters/k
 import { openSender, type Sender } from '../adapters/spool.ts';
 import { createLogger, type Logger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
 import { secret, type Config, type Env } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { NvidiaSmi, RaplSysfs, Redfish, type PowerSource } from './local-sources.ts';

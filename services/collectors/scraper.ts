@@ -2,12 +2,12 @@
 // into samples, publishes them keyed by host with per-source heartbeats, dead-letters what it cannot
 // use, and measures each target's clock offset from its HTTP Date header.
 
-import { frameMessages } from '../adapters/power-frames.ts';
 import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Sender } from '../adapters/spool.ts';
 import type { Registry } from '../adapters/metrics.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
 import { powerFromScrape, SOURCE, type ScrapeTarget } from './prom-power.ts';
 import { parsePromText } from './prom-text.ts';
 
