@@ -11,7 +11,9 @@ import { loadConfig } from '../services/config/config.ts';
 import type { KappaFit } from '../services/core/kappa-fit.ts';
 import { llama70bTp4, scheduleRequests, simulateReadings } from '../services/sim/fleet-sim.ts';
 import { isolatedEnv } from './support/stack.ts';
-import { readingMessage, requestMessage } from './support/wire.ts';
+import { requestMessage } from './support/wire.ts';
+import { frameMessages } from '../services/adapters/power-frames.ts';
+import { readingWire } from '../services/sim/wire.ts';
 
 const run = promisify(execFile);
 
@@ -42,10 +44,12 @@ test('joulestream fit-kappa recovers a simulated GPU kappa from Kafka', async ()
     topics.requests,
     requests.map((r) => requestMessage(codec, r)),
   );
-  await publisher.send(
-    topics.power,
-    samples.map((s) => readingMessage(codec, s, 'sim')),
+  // As the collectors publish power since issue 16: one frame per host and instant.
+  const power = frameMessages(
+    codec,
+    samples.map((s) => readingWire(s, 'sim')),
   );
+  await publisher.send(topics.power, power);
   // A record fit-kappa must skip, not choke on.
   await publisher.send(topics.power, [{ key: 'host-a', value: Buffer.from('not avro') }]);
   await publisher.disconnect();
@@ -55,7 +59,7 @@ test('joulestream fit-kappa recovers a simulated GPU kappa from Kafka', async ()
     timeout: 120_000,
   });
   const result = JSON.parse(stdout) as { fits: KappaFit[]; stats: { records: number; skipped: number } };
-  assert.equal(result.stats.records, requests.length + samples.length + 1);
+  assert.equal(result.stats.records, requests.length + power.length + 1);
   assert.equal(result.stats.skipped, 1);
   const [fit] = result.fits;
   assert.ok(fit, 'a fit for the model');

@@ -11,7 +11,7 @@ import { createLogger } from '../services/adapters/logger.ts';
 import { Registry } from '../services/adapters/metrics.ts';
 import { LocalCollector, parseLocalConfig } from '../services/collectors/local-collector.ts';
 import { loadConfig } from '../services/config/config.ts';
-import { readTopic } from './support/kafka.ts';
+import { powerSamples, readTopic } from './support/kafka.ts';
 import { isolatedEnv } from './support/stack.ts';
 
 const FORMATS = fileURLToPath(new URL('./fixtures/formats/', import.meta.url));
@@ -51,10 +51,23 @@ test('collect-local publishes every working source with its own heartbeat; a dea
   assert.equal(await c.tick(Date.parse('2026-11-28T12:00:01Z')), 7); // 3 RAPL + 4 NVML
   await publisher.disconnect();
   assert.match(metrics.render(), /joulestream_local_source_errors_total\{source="bmc"\} 1/);
-  const seen = await readTopic(kafka, topics.power, (s) => s.length >= 9);
+  const seen = await readTopic(
+    kafka,
+    topics.power,
+    (s) => powerSamples(s).length >= 7 && s.filter((d) => d.kind === 'heartbeat').length >= 2,
+  );
   const beats = seen.filter((d) => d.kind === 'heartbeat').map((d) => (d.value as { source: string }).source);
   assert.deepEqual(beats.sort(), ['nvml', 'rapl']);
-  assert.equal(seen.filter((d) => d.kind === 'power').length, 7);
+  // One frame per source and instant, not a record per device: RAPL's 3 counters share the read's
+  // instant; nvidia-smi stamps each GPU's row (.250, .251), each with its counter and its reading.
+  assert.equal(powerSamples(seen).length, 7);
+  assert.deepEqual(
+    seen
+      .filter((d) => d.kind === 'frame')
+      .map((d) => (d.kind === 'frame' ? d.value.entries.length : 0))
+      .sort(),
+    [2, 2, 3],
+  );
   assert.throws(
     () => parseLocalConfig({ host: 'h', sources: { redfish: { url: 'https://bmc' } } }, 'l.yaml', {}),
     /JOULESTREAM_REDFISH_USER/,

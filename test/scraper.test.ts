@@ -17,7 +17,7 @@ import { Scraper } from '../services/collectors/scraper.ts';
 import { loadConfig } from '../services/config/config.ts';
 import type { Env } from '../services/config/config.ts';
 import { isolatedEnv } from './support/stack.ts';
-import { readTopic } from './support/kafka.ts';
+import { powerSamples, readTopic } from './support/kafka.ts';
 
 const dcgm = readFileSync(new URL('./fixtures/formats/dcgm-exporter.prom', import.meta.url), 'utf8');
 const rapl = readFileSync(new URL('./fixtures/formats/node-exporter-rapl.prom', import.meta.url), 'utf8');
@@ -79,8 +79,15 @@ test('scrapes land in Kafka as power samples with per-source heartbeats; bad val
   assert.ok(Math.abs(r1.clockOffsetMs! - 60_000) < 2000, `offset ${r1.clockOffsetMs}`);
   assert.match(metrics.render(), /joulestream_scraper_clock_offset_ms\{target="[^"]+\/dcgm"\} [56]\d{4}\b/);
 
-  const power = await readTopic(kafka, topics.power, (seen) => seen.length >= 8 + 3 + 3);
-  const samples = power.filter((d) => d.kind === 'power').map((d) => d.value);
+  const power = await readTopic(
+    kafka,
+    topics.power,
+    (seen) => powerSamples(seen).length >= 8 + 3 && seen.filter((d) => d.kind === 'heartbeat').length >= 3,
+  );
+  const samples = powerSamples(power);
+  // One frame per scrape and host, not a record per device.
+  assert.equal(power.filter((d) => d.kind === 'frame').length, 3);
+  assert.equal(power.filter((d) => d.kind === 'power').length, 0);
   const beats = power.filter((d) => d.kind === 'heartbeat').map((d) => d.value);
   assert.equal(samples.length, 11);
   const gpu0 = samples.filter((s) => s.host === 'host-a' && s.device === '0' && s.kind === 'reading');

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import avro from 'avsc';
 import { JoulestreamError } from '../config/errors.ts';
-import type { Heartbeat, PowerSample, RequestLog } from '../core/types.ts';
+import type { Heartbeat, PowerFrame, PowerSample, RequestLog } from '../core/types.ts';
 import { checkWireRange } from './wire-range.ts';
 
 const SCHEMA_DIR = fileURLToPath(new URL('../../schemas/avro/', import.meta.url));
@@ -32,7 +32,7 @@ export function rabinFingerprint(canonical: string): Buffer {
   return out;
 }
 
-export type RecordKind = 'request' | 'power' | 'heartbeat' | 'deadletter' | 'grid';
+export type RecordKind = 'request' | 'power' | 'frame' | 'heartbeat' | 'deadletter' | 'grid';
 
 export interface GridIntensity {
   zone: string;
@@ -71,6 +71,7 @@ export interface PowerSampleWire {
 export type Decoded =
   | { kind: 'request'; value: RequestLog }
   | { kind: 'power'; value: PowerSampleWire }
+  | { kind: 'frame'; value: PowerFrame }
   | { kind: 'heartbeat'; value: Heartbeat }
   | { kind: 'deadletter'; value: DeadLetter }
   | { kind: 'grid'; value: GridIntensity };
@@ -139,6 +140,9 @@ export class AvroCodec {
       load('heartbeat', 'heartbeat.v2.avsc'),
       load('deadletter', 'dead-letter.avsc'),
       load('grid', 'grid-intensity.avsc'),
+      // A frame is not a new version of PowerSample (Avro cannot resolve one record into an array of
+      // them), so it is its own kind: a reader takes both, and old collectors keep working.
+      load('frame', 'power-frame.v1.avsc'),
     ];
     for (const s of all) this.byFingerprint.set(s.fingerprint.toString('hex'), s);
     this.current.set('request', all[writeRequestVersion - 1]!);
@@ -146,6 +150,7 @@ export class AvroCodec {
     this.current.set('heartbeat', all[5]!);
     this.current.set('deadletter', all[6]!);
     this.current.set('grid', all[7]!);
+    this.current.set('frame', all[8]!);
   }
 
   schemaFor(kind: RecordKind): Schema {
@@ -154,6 +159,7 @@ export class AvroCodec {
 
   encode(kind: 'request', value: RequestLog): Buffer;
   encode(kind: 'power', value: PowerSampleWire): Buffer;
+  encode(kind: 'frame', value: PowerFrame): Buffer;
   encode(kind: 'heartbeat', value: Heartbeat): Buffer;
   encode(kind: 'deadletter', value: DeadLetter): Buffer;
   encode(kind: 'grid', value: GridIntensity): Buffer;
@@ -176,6 +182,7 @@ export class AvroCodec {
    */
   tryEncode(kind: 'request', value: RequestLog): EncodeResult;
   tryEncode(kind: 'power', value: PowerSampleWire): EncodeResult;
+  tryEncode(kind: 'frame', value: PowerFrame): EncodeResult;
   tryEncode(kind: 'heartbeat', value: Heartbeat): EncodeResult;
   tryEncode(kind: 'deadletter', value: DeadLetter): EncodeResult;
   tryEncode(kind: 'grid', value: GridIntensity): EncodeResult;

@@ -4,7 +4,7 @@
 // publish the rest. Beyond the Avro types, counts must be non-negative and doubles finite: a NaN
 // or a negative token count is valid Avro but never a valid observation. Pure: no I/O.
 
-export type WireKind = 'request' | 'power' | 'heartbeat' | 'deadletter' | 'grid';
+export type WireKind = 'request' | 'power' | 'frame' | 'heartbeat' | 'deadletter' | 'grid';
 
 export interface WireRangeProblem {
   /** Always 'out-of-range': the dead-letter reason. */
@@ -32,6 +32,7 @@ const SPECS: Record<WireKind, Spec> = {
     ['powerW', 'finite', true],
     ['averagingMs', 'count', true],
   ],
+  frame: [['tMs', 'long', false]],
   heartbeat: [['tMs', 'long', false]],
   deadletter: [
     ['tMs', 'long', false],
@@ -43,6 +44,13 @@ const SPECS: Record<WireKind, Spec> = {
     ['gPerKWh', 'finiteNonNegative', false],
   ],
 };
+
+/** A power frame's entries (PowerFrameEntry), checked like the single samples they stand for. */
+const FRAME_ENTRY: Spec = [
+  ['value', 'finite', false],
+  ['rangeJ', 'finite', true],
+  ['averagingMs', 'count', true],
+];
 
 const INT32_MAX = 2 ** 31 - 1;
 
@@ -75,6 +83,18 @@ export function checkWireRange(kind: WireKind, value: object): WireRangeProblem 
     if ((v === null || v === undefined) && nullable) continue;
     const p = problem(field, v, check);
     if (p) return p;
+  }
+  if (kind === 'frame') {
+    const entries = rec.entries;
+    if (!Array.isArray(entries))
+      return { reason: 'out-of-range', field: 'entries', message: 'entries is not an array' };
+    for (const [i, e] of (entries as Record<string, unknown>[]).entries())
+      for (const [field, check, nullable] of FRAME_ENTRY) {
+        const v = e[field];
+        if ((v === null || v === undefined) && nullable) continue;
+        const p = problem(`entries[${i}].${field}`, v, check);
+        if (p) return p;
+      }
   }
   if (kind === 'request') {
     const gpus = rec.gpus;

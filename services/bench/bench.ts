@@ -9,7 +9,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -25,7 +25,16 @@ import {
 import { loadFleet } from '../adapters/fleet-file.ts';
 import { HostEngine } from '../core/engine/engine.ts';
 import { emptyEmissions } from '../core/engine/emissions.ts';
-import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
+import {
+  validateFrameEntry,
+  validateFrameHead,
+  validateHeartbeat,
+  validatePower,
+  validateRequest,
+} from '../core/validate.ts';
+import type { PowerSampleWire } from '../adapters/avro.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
+import { platformaticRawRate } from './platformatic-raw.ts';
 import { toSample } from '../joiner/routing.ts';
 import { Interner, shareRequestStrings } from '../core/intern.ts';
 import {
@@ -43,7 +52,7 @@ import { kill, sleep, startJoiner, type JoinerProcess } from '../chaos/scenario.
 import { nativeStackUp } from '../chaos/native-stack.ts';
 import { llama8b, scheduleRequests, simulatePower, type SimRequest } from '../sim/fleet-sim.ts';
 import { parseTrace } from '../sim/trace.ts';
-import { fleetYaml, gpuReading, hostName, metricsOf } from './common.ts';
+import { fleetYaml, gpuReadingWire, hostName, metricsOf } from './common.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PARTITIONS = 4;
@@ -66,7 +75,8 @@ async function produce(
   rps: number,
   t0: number,
   pace: ((tMs: number) => Promise<void>) | null,
-): Promise<{ requests: number; samples: number; produceS: number }> {
+  frames: boolean,
+): Promise<{ requests: number; samples: number; powerRecords: number; produceS: number }> {
   const codec = new AvroCodec();
   const trace = parseTrace(
     readFileSync(join(ROOT, 'data/azure-llm-inference-2023/AzureLLMInferenceTrace_conv.csv'), 'utf8'),
@@ -86,17 +96,25 @@ async function produce(
   const requests = scheduleRequests(rows, instances, t0, compress, 7).filter(
     (r) => r.tEndMs < t0 + seconds * 1000,
   );
-  // Power at 10 Hz per GPU: 100 ms averages.
-  const byTick = new Map<number, OutMessage[]>();
+  // Power at 10 Hz per GPU: 100 ms averages; with frames, one record per host and poll (issue 16).
+  const byTick = new Map<number, PowerSampleWire[]>();
   let samples = 0;
   simulatePower(requests, instances, { idleW: 70, maxW: 700 }, t0, t0 + seconds * 1000, 100, (k, t, w) => {
     const inst = instances[k]!;
     const tick = t + 100;
     let list = byTick.get(tick);
     if (!list) byTick.set(tick, (list = []));
-    list.push(gpuReading(codec, inst.host, inst.gpus[0]!, tick, w, 100));
+    list.push(gpuReadingWire(inst.host, inst.gpus[0]!, tick, w, 100));
     samples++;
   });
+  let powerRecords = 0;
+  const powerMessages = (list: PowerSampleWire[]): OutMessage[] => {
+    const m = frames
+      ? frameMessages(codec, list)
+      : list.map((x) => ({ key: x.host, value: codec.encode('power', x) }));
+    powerRecords += m.length;
+    return m;
+  };
   const byEnd = [...requests].sort((a, b) => a.tEndMs - b.tEndMs);
   const wire = ({ instance: _i, trueDynamicJ: _t, ...r }: SimRequest) => r;
   const publisher = new Publisher(kafka);
@@ -114,7 +132,7 @@ async function produce(
     }
     const power: OutMessage[] = [];
     for (let j = i; j < Math.min(i + (pace ? 1 : 10), ticks.length); j++)
-      power.push(...byTick.get(ticks[j]!)!);
+      power.push(...powerMessages(byTick.get(ticks[j]!)!));
     await Promise.all([publisher.send(topics.requests, reqs), publisher.send(topics.power, power)]);
   }
   const tEnd = t0 + seconds * 1000 + 10_000;
@@ -124,7 +142,7 @@ async function produce(
       names.map((h) => ({ key: h, value: codec.encode('heartbeat', { host: h, stream, tMs: tEnd }) })),
     );
   await publisher.disconnect();
-  return { requests: requests.length, samples, produceS: (Date.now() - started) / 1000 };
+  return { requests: requests.length, samples, powerRecords, produceS: (Date.now() - started) / 1000 };
 }
 
 /** Ceiling: kafkajs reading the input topics with no processing at all. */
@@ -220,6 +238,14 @@ function engineRates(batches: Buffer[][], fleetFile: string, env: Env): Record<s
           if (typeof smp === 'string' || validatePower(smp, fleet, now, clock)) continue;
           const h = host(smp.host);
           h.addPower(smp, now, out);
+          touched.add(h);
+        } else if (d.kind === 'frame') {
+          const f = d.value;
+          if (validateFrameHead(f, fleet, now, clock)) continue;
+          if (f.entries.some((e) => validateFrameEntry(f.host, e, fleet))) continue;
+          f.host = strings.get(f.host);
+          const h = host(f.host);
+          h.addFrame(f, now, out);
           touched.add(h);
         } else if (d.kind === 'heartbeat') {
           if (validateHeartbeat(d.value, fleet, now, clock)) continue;
@@ -408,6 +434,7 @@ async function latency(
   hosts: number,
   seconds: number,
   rps: number,
+  frames: boolean,
 ): Promise<{ p50: number; p99: number; max: number; n: number }> {
   const id = randomBytes(3).toString('hex');
   const prefix = `${base.KAFKA_TOPIC_PREFIX!}lat${id}.`;
@@ -448,10 +475,19 @@ async function latency(
     }
   })();
   const t0 = Date.now() + 1000;
-  await produce(kafka, topics, hosts, seconds, rps, t0, async (tMs) => {
-    const wait = tMs - Date.now();
-    if (wait > 0) await sleep(wait);
-  });
+  await produce(
+    kafka,
+    topics,
+    hosts,
+    seconds,
+    rps,
+    t0,
+    async (tMs) => {
+      const wait = tMs - Date.now();
+      if (wait > 0) await sleep(wait);
+    },
+    frames,
+  );
   await sleep(15_000);
   polling = false;
   await poller;
@@ -477,8 +513,14 @@ async function main(): Promise<void> {
       compare: { type: 'string', default: '' },
       // Skip the two-joiner group (0) to shorten a comparison run.
       group: { type: 'string', default: '2' },
+      // How power goes on the wire: frames (one record per host and poll) or samples (one per GPU,
+      // the shape before issue 16), so both can be measured on the same input.
+      power: { type: 'string', default: 'frames' },
     },
   });
+  if (values.power !== 'frames' && values.power !== 'samples')
+    throw new Error(`--power takes frames or samples, not ${values.power}`);
+  const frames = values.power === 'frames';
   const hosts = Number(values.hosts);
   const seconds = Number(values.seconds);
   const rps = Number(values.rps);
@@ -496,7 +538,15 @@ async function main(): Promise<void> {
   const kafka = createKafka(loadConfig(base).kafka, createLogger('bench', 'error'));
   const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`;
   const say = (s: string) => process.stderr.write(`[bench] ${s}\n`);
-  const results: Record<string, unknown> = { machine, hosts, seconds, rps, partitions: PARTITIONS, runs: [] };
+  const results: Record<string, unknown> = {
+    machine,
+    hosts,
+    seconds,
+    rps,
+    power: values.power,
+    partitions: PARTITIONS,
+    runs: [],
+  };
   const lines: string[] = [];
   for (const scale of scales) {
     const n = hosts * scale;
@@ -507,19 +557,25 @@ async function main(): Promise<void> {
     writeFileSync(fleetFile, fleetYaml(n));
     say(`${scale}x: ${n} hosts × 8 GPUs, ${seconds} s at 10 Hz: producing`);
     const t0 = Math.floor((Date.now() - (seconds + 120) * 1000) / 1000) * 1000;
-    const p = await produce(kafka, topics, n, seconds, rps, t0, null);
+    const p = await produce(kafka, topics, n, seconds, rps, t0, null, frames);
     const input: Input = {
       topics,
       requests: p.requests,
       samples: p.samples,
-      records: p.requests + p.samples + 2 * n,
+      records: p.requests + p.powerRecords + 2 * n,
       hosts: n,
       fleetFile,
     };
     say(
-      `${input.records} records (${p.requests} requests, ${p.samples} samples) in ${p.produceS.toFixed(1)} s; raw consumption`,
+      `${input.records} records (${p.requests} requests, ${p.samples} samples in ${p.powerRecords} power records) in ${p.produceS.toFixed(1)} s; raw consumption`,
     );
     const raw = await rawConsume(kafka, topics, input.records);
+    const platformatic = await platformaticRawRate(
+      loadConfig(base).kafka.brokers,
+      [topics.requests, topics.power],
+      input.records,
+    );
+    say(`raw consumption, @platformatic/kafka (yardstick): ${platformatic.toFixed(0)}/s`);
     const envX: Env = { ...base, KAFKA_TOPIC_PREFIX: prefix };
     const engine = engineRates(raw.batches, fleetFile, envX);
     const decode = engine.decode!;
@@ -561,6 +617,7 @@ async function main(): Promise<void> {
       input,
       produceRate: input.records / p.produceS,
       raw: raw.rate,
+      platformatic,
       decode,
       engine,
       insert,
@@ -574,16 +631,20 @@ async function main(): Promise<void> {
     const oneCore = 1 / (1 / raw.flow + 1 / engine.rows!);
     const pct = (a: number, b: number) => `${a.toFixed(0)} (${((100 * a) / b).toFixed(0)} %)`;
     lines.push(
-      `| ${scale}x | ${n} | ${input.records} | ${raw.flow.toFixed(0)} / ${raw.rate.toFixed(0)} | ${decode.toFixed(0)} / ${engine.engine!.toFixed(0)} / ${engine.rows!.toFixed(0)} | ${oneCore.toFixed(0)} (${((100 * oneCore) / raw.flow).toFixed(0)} %) | ${Number.isNaN(insert) ? '–' : insert.toFixed(0)} | ${pct(one.flowPerS, raw.flow)} | ${pct(one.recordsPerS, raw.rate)} | ${two ? pct(two.flowPerS, raw.flow) : '–'} | ${one.rowsPerS.toFixed(0)} | ${one.peakHeapMb.toFixed(0)} / ${one.peakRssMb.toFixed(0)} | ${((one.stateMb * 1e6) / n / 1e6).toFixed(2)} |`,
+      `| ${scale}x | ${n} | ${input.records} | ${raw.flow.toFixed(0)} / ${raw.rate.toFixed(0)} | ${platformatic.toFixed(0)} | ${decode.toFixed(0)} / ${engine.engine!.toFixed(0)} / ${engine.rows!.toFixed(0)} | ${oneCore.toFixed(0)} (${((100 * oneCore) / raw.flow).toFixed(0)} %) | ${Number.isNaN(insert) ? '–' : insert.toFixed(0)} | ${pct(one.flowPerS, raw.flow)} | ${pct(one.recordsPerS, raw.rate)} | ${two ? pct(two.flowPerS, raw.flow) : '–'} | ${one.rowsPerS.toFixed(0)} | ${one.peakHeapMb.toFixed(0)} / ${one.peakRssMb.toFixed(0)} | ${((one.stateMb * 1e6) / n / 1e6).toFixed(2)} |`,
     );
   }
   console.log(
-    `machine: ${machine}; ${PARTITIONS} partitions; input ${seconds} s of event time, 10 Hz power per GPU, ${rps} req/s per GPU\n`,
+    `machine: ${machine}; load average ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(
+        ' ',
+      )} at the end; ${PARTITIONS} partitions; input ${seconds} s of event time, 10 Hz power per GPU as ${values.power}, ${rps} req/s per GPU\n`,
   );
   console.log(
-    '| load | hosts | records | raw consume rec/s, join to last record / whole | in memory rec/s: decode / + engine / + rows | one-thread bound rec/s (of raw) | CH insert rows/s | joiner ×1 rec/s join to last record (of raw) | joiner ×1 whole run (of raw) | joiner ×2 join to last record (of raw) | rows/s landed ×1 | peak heap / RSS MB ×1 | state MB per host |',
+    '| load | hosts | records | raw consume rec/s, join to last record / whole | @platformatic/kafka raw rec/s (join to last record) | in memory rec/s: decode / + engine / + rows | one-thread bound rec/s (of raw) | CH insert rows/s | joiner ×1 rec/s join to last record (of raw) | joiner ×1 whole run (of raw) | joiner ×2 join to last record (of raw) | rows/s landed ×1 | peak heap / RSS MB ×1 | state MB per host |',
   );
-  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const l of lines) console.log(l);
   for (const r of results.runs as {
     scale: number;
@@ -603,9 +664,11 @@ async function main(): Promise<void> {
     for (const share of [0.5, 0.9]) {
       // The sustained maximum in requests+samples per second, scaled by hosts at the same per-host load.
       const perHost = max.one.recordsPerS / max.hosts;
-      const h = Math.max(1, Math.round((share * perHost * max.hosts) / (8 * 10 + 8 * rps)));
+      // Records per host and second: 10 power frames (or 80 samples) and 8 GPUs' requests.
+      const perHostS = (frames ? 10 : 80) + 8 * rps;
+      const h = Math.max(1, Math.round((share * perHost * max.hosts) / perHostS));
       say(`latency at ${share * 100} % of the maximum: ${h} hosts fed live`);
-      const l = await latency(base, kafka, h, Math.min(seconds, 30), rps);
+      const l = await latency(base, kafka, h, Math.min(seconds, 30), rps, frames);
       results[`latency${share * 100}`] = { hosts: h, ...l };
       console.log(
         `latency at ${share * 100} % of max (${h} hosts live): p50 ${(l.p50 / 1000).toFixed(2)} s, p99 ${(l.p99 / 1000).toFixed(2)} s, max ${(l.max / 1000).toFixed(2)} s over ${l.n} requests`,

@@ -7,6 +7,7 @@ import { AvroCodec } from '../adapters/avro.ts';
 import type { OutMessage, Publisher, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Registry } from '../adapters/metrics.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
 import type { Stream } from '../core/types.ts';
 import { deadLetterMessage } from './dead-letters.ts';
 import {
@@ -174,16 +175,15 @@ export function collectPowerCsv(
     }
     const p = parseCsvRow(line, header, defaultHost);
     if (!p.ok) return p;
-    const messages: OutMessage[] = [];
     for (const s of p.value) {
       // One row carries several devices' samples; a row with any unencodable one is refused whole,
       // so the dead letter holds the row as written.
       const e = codec.tryEncode('power', s);
       if (!e.ok) return e;
-      messages.push({ key: s.host, value: e.value });
     }
     return {
-      messages,
+      // A row is one instant of every device in its columns: one frame per host.
+      messages: frameMessages(codec, p.value),
       tMs: p.value[0]!.tMs,
       source: p.value[0]!.source,
     };

@@ -18,6 +18,7 @@ import { createKafka, ensureTopics, topicsFor, type Topics } from '../adapters/k
 import { openSender, type Sender } from '../adapters/spool.ts';
 import { createLogger, type Logger } from '../adapters/logger.ts';
 import { Registry } from '../adapters/metrics.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
 import { secret, type Config, type Env } from '../config/config.ts';
 import { ConfigError } from '../config/errors.ts';
 import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
@@ -129,7 +130,8 @@ export class LocalCollector {
           const samples = enc.kept;
           const newest = samples.reduce((t, s) => Math.max(t, s.tMs), nowMs);
           await this.deps.publisher.send(this.deps.topics.power, [
-            ...enc.messages,
+            // A read of a source is one instant for all its devices: one frame, not a record each.
+            ...frameMessages(this.codec, samples),
             {
               key: host,
               value: this.codec.encode('heartbeat', { host, stream: 'power', tMs: newest, source: src.name }),

@@ -7,6 +7,7 @@ import type { OutMessage, Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Sender } from '../adapters/spool.ts';
 import type { Registry } from '../adapters/metrics.ts';
+import { frameMessages } from '../adapters/power-frames.ts';
 import { powerFromScrape, SOURCE, type ScrapeTarget } from './prom-power.ts';
 import { parsePromText } from './prom-text.ts';
 import { deadLetterMessage, encodeEach, type Unusable } from './dead-letters.ts';
@@ -81,7 +82,9 @@ export class Scraper {
       (s) => `${target.url} ${s.role}:${s.device}`,
     );
     const samples = enc.kept;
-    const messages: OutMessage[] = enc.messages;
+    // Checked one by one above (enc.messages, the single-sample encodings, only prove each fits the
+    // wire); one scrape is one instant for every device it reports: one frame per host.
+    const messages: OutMessage[] = frameMessages(this.codec, samples);
     // Everything this source has for each host up to the scrape is now sent.
     const newest = new Map<string, number>();
     for (const s of samples) newest.set(s.host, Math.max(newest.get(s.host) ?? -Infinity, s.tMs));

@@ -52,6 +52,32 @@ export interface ReadingSample extends SampleBase {
 
 export type PowerSample = CounterSample | ReadingSample;
 
+/** One device's observation inside a frame: `value` is joules (counter) or watts (reading). */
+export interface PowerFrameEntry {
+  role: Role;
+  device: string;
+  kind: 'counter' | 'reading';
+  value: number;
+  /** Counters: the wrap range in joules, if declared. */
+  rangeJ: number | null;
+  /** Readings: the averaging interval; null means 1000 ms (NVML on Ampere and later). */
+  averagingMs: number | null;
+}
+
+/**
+ * Every device's observation from one source on one host at one instant (one scrape, one NVML
+ * poll): the engine takes it as it is, without a PowerSample per device (issue 16).
+ */
+export interface PowerFrame {
+  host: string;
+  source: string;
+  tMs: number;
+  entries: PowerFrameEntry[];
+}
+
+/** Readings without a declared averaging interval average over 1 s (NVML on Ampere and later). */
+export const DEFAULT_AVERAGING_MS = 1000;
+
 export type Stream = 'requests' | 'power';
 
 /** Says "nothing older than tMs is still to come on this stream for this host". */

@@ -2,7 +2,7 @@
 // the sender what to fix, or null when the record is usable. Pure: the caller passes "now".
 
 import type { Fleet } from './fleet.ts';
-import type { Heartbeat, PowerSample, RequestLog } from './types.ts';
+import type { Heartbeat, PowerFrame, PowerFrameEntry, PowerSample, RequestLog } from './types.ts';
 
 export type RejectReason =
   | 'invalid-field'
@@ -100,38 +100,85 @@ export function validatePower(
   nowMs: number,
   clock: ClockBounds,
 ): Rejection | null {
-  const host = fleet.hosts.get(s.host);
-  if (!host) return reject('unknown-host', `host ${s.host} is not in the fleet config; add it there`);
-  if (s.device.length === 0 || s.device.length > 64)
+  const head = validateFrameHead(s, fleet, nowMs, clock);
+  if (head) return head;
+  const counter = s.kind === 'counter';
+  return validateEntry(
+    s.host,
+    s.role,
+    s.device,
+    s.kind,
+    counter ? s.energyJ : s.powerW,
+    counter ? s.rangeJ : s.averagingMs,
+    fleet,
+  );
+}
+
+/** What a frame's entries share: its host and its instant. A bad head rejects the whole frame. */
+export function validateFrameHead(
+  f: Pick<PowerFrame, 'host' | 'tMs'>,
+  fleet: Fleet,
+  nowMs: number,
+  clock: ClockBounds,
+): Rejection | null {
+  if (!fleet.hosts.has(f.host))
+    return reject('unknown-host', `host ${f.host} is not in the fleet config; add it there`);
+  return checkTime('tMs', f.tMs, nowMs, clock);
+}
+
+/** One entry of a frame whose head passed: a bad entry is rejected alone, the rest of the frame kept. */
+export function validateFrameEntry(host: string, e: PowerFrameEntry, fleet: Fleet): Rejection | null {
+  return validateEntry(
+    host,
+    e.role,
+    e.device,
+    e.kind,
+    e.value,
+    e.kind === 'counter' ? e.rangeJ : e.averagingMs,
+    fleet,
+  );
+}
+
+/** `aux` is rangeJ for counters, averagingMs for readings (null: none declared / the default). */
+function validateEntry(
+  hostId: string,
+  role: PowerFrameEntry['role'],
+  device: string,
+  kind: PowerFrameEntry['kind'],
+  value: number,
+  aux: number | null,
+  fleet: Fleet,
+): Rejection | null {
+  const host = fleet.hosts.get(hostId);
+  if (!host) return reject('unknown-host', `host ${hostId} is not in the fleet config; add it there`);
+  if (device.length === 0 || device.length > 64)
     return reject('invalid-field', 'device must be 1-64 characters');
-  if (s.role === 'accelerator') {
-    const g = Number(s.device);
+  if (role === 'accelerator') {
+    const g = Number(device);
     if (!Number.isInteger(g) || g < 0 || g >= host.gpuCount) {
       return reject(
         'invalid-field',
-        `accelerator ${s.device} does not exist on ${s.host}, which has ${host.gpuCount} GPUs`,
+        `accelerator ${device} does not exist on ${hostId}, which has ${host.gpuCount} GPUs`,
       );
     }
   }
-  const t = checkTime('tMs', s.tMs, nowMs, clock);
-  if (t) return t;
-  if (s.kind === 'reading') {
-    if (!Number.isFinite(s.powerW) || s.powerW < 0)
-      return reject('invalid-power', `powerW=${s.powerW} is not a non-negative number`);
-    if (!Number.isFinite(s.averagingMs) || s.averagingMs < 0)
-      return reject('invalid-field', `averagingMs=${s.averagingMs} is invalid`);
-    const modelId = host.models[s.role === 'node' ? 'rest' : s.role];
+  if (kind === 'reading') {
+    if (!Number.isFinite(value) || value < 0)
+      return reject('invalid-power', `powerW=${value} is not a non-negative number`);
+    if (aux !== null && (!Number.isFinite(aux) || aux < 0))
+      return reject('invalid-field', `averagingMs=${aux} is invalid`);
+    const modelId = host.models[role === 'node' ? 'rest' : role];
     const model = modelId ? fleet.models.get(modelId) : undefined;
     // The node reading covers the whole server, so its ceiling is the sum of everything in it.
-    const ceiling = s.role === 'node' ? nodeCeilingW(fleet, host.models, host.gpuCount) : model?.maxW;
-    if (ceiling !== undefined && s.powerW > ceiling * 1.5) {
-      return reject('absurd-power', `powerW=${s.powerW} exceeds 1.5x the device's maximum of ${ceiling} W`);
+    const ceiling = role === 'node' ? nodeCeilingW(fleet, host.models, host.gpuCount) : model?.maxW;
+    if (ceiling !== undefined && value > ceiling * 1.5) {
+      return reject('absurd-power', `powerW=${value} exceeds 1.5x the device's maximum of ${ceiling} W`);
     }
   } else {
-    if (!Number.isFinite(s.energyJ) || s.energyJ < 0)
-      return reject('invalid-power', `energyJ=${s.energyJ} is not a non-negative number`);
-    if (s.rangeJ !== null && (!Number.isFinite(s.rangeJ) || s.rangeJ <= 0))
-      return reject('invalid-field', `rangeJ=${s.rangeJ} is invalid`);
+    if (!Number.isFinite(value) || value < 0)
+      return reject('invalid-power', `energyJ=${value} is not a non-negative number`);
+    if (aux !== null && (!Number.isFinite(aux) || aux <= 0))
+      return reject('invalid-field', `rangeJ=${aux} is invalid`);
   }
   return null;
 }

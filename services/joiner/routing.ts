@@ -10,8 +10,16 @@ import { neededUntilMs } from '../core/engine/retention.ts';
 import type { Fleet } from '../core/fleet.ts';
 import type { Interner } from '../core/intern.ts';
 import { shareRequestStrings } from '../core/intern.ts';
-import type { PowerSample } from '../core/types.ts';
-import { validateHeartbeat, validatePower, validateRequest, type ClockBounds } from '../core/validate.ts';
+import type { PowerFrame, PowerFrameEntry, PowerSample } from '../core/types.ts';
+import {
+  validateFrameEntry,
+  validateFrameHead,
+  validateHeartbeat,
+  validatePower,
+  validateRequest,
+  type ClockBounds,
+} from '../core/validate.ts';
+import { samplesOf } from '../adapters/power-frames.ts';
 
 export const MAX_RECORD_BYTES = 64 * 1024;
 
@@ -102,6 +110,8 @@ export function route(
         neededUntilMs: neededUntilMs(settings, { kind: 'power', record: s }),
       };
     }
+    case 'frame':
+      return routeFrame(decoded.value, rec, ports, wallNowMs, engineNowMs, out);
     case 'heartbeat': {
       const h = decoded.value;
       const bad = validateHeartbeat(h, fleet, wallNowMs, bounds);
@@ -118,6 +128,57 @@ export function route(
   }
 }
 
+/**
+ * A frame: its head (host, instant) is checked once and a bad one rejects the frame; each entry is
+ * checked alone, and a bad entry goes to the dead letters by itself, as the single-sample record it
+ * stands for (so it can be fixed and replayed), while the frame's other entries are kept.
+ */
+function routeFrame(
+  f: PowerFrame,
+  rec: InputRecord,
+  ports: RoutingPorts,
+  wallNowMs: number,
+  engineNowMs: number,
+  out: Emissions,
+): Routed | null {
+  const { fleet, bounds, settings, strings } = ports;
+  const head = validateFrameHead(f, fleet, wallNowMs, bounds);
+  if (head) {
+    ports.deadLetter(head.reason, head.message, rec);
+    return null;
+  }
+  if (f.entries.length === 0) {
+    ports.deadLetter('invalid-field', `frame of ${f.host} at ${f.tMs} has no entries`, rec);
+    return null;
+  }
+  // Null while every entry so far is good: the common case copies nothing.
+  let kept: PowerFrameEntry[] | null = null;
+  for (let i = 0; i < f.entries.length; i++) {
+    const e = f.entries[i]!;
+    const bad = validateFrameEntry(f.host, e, fleet);
+    if (!bad) {
+      kept?.push(e);
+      continue;
+    }
+    kept ??= f.entries.slice(0, i);
+    const single = samplesOf({ ...f, entries: [e] })[0]!;
+    ports.deadLetter(bad.reason, `frame entry ${i}: ${bad.message}`, {
+      ...rec,
+      value: ports.codec.encode('power', single),
+    });
+  }
+  const frame = kept ? { ...f, entries: kept } : f;
+  if (frame.entries.length === 0) return null;
+  frame.host = strings.get(f.host);
+  frame.source = strings.get(f.source);
+  for (const e of frame.entries) e.device = strings.get(e.device);
+  ports.engine(frame.host).addFrame(frame, engineNowMs, out);
+  return {
+    host: frame.host,
+    tMs: f.tMs,
+    neededUntilMs: neededUntilMs(settings, { kind: 'power', record: f }),
+  };
+}
 /** The engine's sample from the wire's, with its repeated strings shared through `strings`. */
 export function toSample(w: PowerSampleWire, strings?: Interner): PowerSample | string {
   const host = strings ? strings.get(w.host) : w.host;

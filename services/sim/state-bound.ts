@@ -4,6 +4,8 @@
 // than the correction horizon, so the state has reached its steady size; the heap is measured
 // after a forced GC, before and after the engines are dropped.
 //
+// Retained is the V8 heap plus ArrayBuffer stores after a forced GC.
+//
 //   node --expose-gc --import tsx services/sim/state-bound.ts [--hosts 20] [--minutes 20] [--horizon-min 15] [--hz 1]
 //
 // --hz sets the GPU reading rate (1 Hz readings of 1 s averages by default; 10 for NVML's 100 ms).
@@ -71,7 +73,22 @@ function readingsAt(hz: number, reqs: SimRequest[], instances: Instance[], spec:
 }
 
 gc();
-const heap0 = process.memoryUsage().heapUsed;
+// Heap plus ArrayBuffer backing stores: the engine keeps samples in typed arrays (issue 16), whose
+// bytes live outside V8's heap, so heapUsed alone would not see them.
+const used = (): number => {
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+};
+// ArrayBuffer stores are freed after the collection that finds them dead, by a later task: collect
+// and yield a few times before each reading.
+const settle = async (): Promise<void> => {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
+await settle();
+const heap0 = used();
 const engines: HostEngine[] = [];
 let requests = 0;
 const out = emptyEmissions();
@@ -136,18 +153,18 @@ for (const [hi, host] of hosts.entries()) {
   }
   engines.push(j);
 }
-gc();
-const heapHeld = process.memoryUsage().heapUsed;
+await settle();
+const heapHeld = used();
 const estimate = engines.reduce((s, j) => s + j.stateBytes(), 0);
 const rss = process.memoryUsage().rss;
 engines.length = 0;
-gc();
-const heapAfterDrop = process.memoryUsage().heapUsed;
+await settle();
+const heapAfterDrop = used();
 const perHost = (heapHeld - heapAfterDrop) / nHosts;
 const mb = (b: number): string => (b / 1e6).toFixed(2);
 process.stdout.write(
   `${nHosts} hosts x 8 GPUs, ${seconds / 60} simulated min, H = ${horizonMs / 60_000} min, 1 s windows, ` +
     `${requests} requests (~${(requests / nHosts / seconds).toFixed(1)}/s per host), 8 GPU series at ${hz} Hz and 4 host series at 1 Hz per host\n` +
-    `measured: ${mb(perHost)} MB per host retained (heap with engines ${mb(heapHeld - heap0)} MB, after dropping them ${mb(heapAfterDrop - heap0)} MB; RSS ${mb(rss)} MB)\n` +
+    `measured: ${mb(perHost)} MB per host retained (heap + array buffers with engines ${mb(heapHeld - heap0)} MB, after dropping them ${mb(heapAfterDrop - heap0)} MB; RSS ${mb(rss)} MB)\n` +
     `estimate: ${mb(estimate / nHosts)} MB per host (HostEngine.stateBytes)\n`,
 );

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { AvroCodec } from '../adapters/avro.ts';
+import { samplesOf } from '../adapters/power-frames.ts';
 import type { Topics } from '../adapters/kafka.ts';
 import type { Logger } from '../adapters/logger.ts';
 import type { Config } from '../config/config.ts';
@@ -88,14 +89,17 @@ export async function fitKappaFromKafka(
       }
       maxEventMs = Math.max(maxEventMs, r.tEndMs);
       host(r.host).addRequest(r, 0, out);
-    } else if (d.kind === 'power') {
-      const s = toSample(d.value);
-      if (typeof s === 'string' || validatePower(s, fleet, now, bounds) || s.tMs < from || s.tMs >= to) {
-        stats.skipped++;
-        return;
+    } else if (d.kind === 'power' || d.kind === 'frame') {
+      // A frame (issue 16) stands for its per-device samples; a replay is not the joiner's hot path.
+      for (const w of d.kind === 'frame' ? samplesOf(d.value) : [d.value]) {
+        const s = toSample(w);
+        if (typeof s === 'string' || validatePower(s, fleet, now, bounds) || s.tMs < from || s.tMs >= to) {
+          stats.skipped++;
+          continue;
+        }
+        maxEventMs = Math.max(maxEventMs, s.tMs);
+        host(s.host).addPower(s, 0, out);
       }
-      maxEventMs = Math.max(maxEventMs, s.tMs);
-      host(s.host).addPower(s, 0, out);
     } else if (d.kind === 'heartbeat') {
       if (validateHeartbeat(d.value, fleet, now, bounds)) stats.skipped++;
       else host(d.value.host).addHeartbeat(d.value, 0);

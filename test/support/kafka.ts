@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
-import { AvroCodec, type Decoded } from '../../services/adapters/avro.ts';
+import { AvroCodec, type Decoded, type PowerSampleWire } from '../../services/adapters/avro.ts';
+import { samplesOf } from '../../services/adapters/power-frames.ts';
 
 /** Reads a topic from the beginning until `done` says so or the timeout passes; returns decoded values. */
 export async function readTopic(
@@ -28,4 +29,9 @@ export async function readTopic(
   clearTimeout(timer);
   await consumer.disconnect();
   return seen;
+}
+
+/** The per-device samples of decoded power records, frames expanded (collectors publish frames). */
+export function powerSamples(seen: readonly Decoded[]): PowerSampleWire[] {
+  return seen.flatMap((d) => (d.kind === 'frame' ? samplesOf(d.value) : d.kind === 'power' ? [d.value] : []));
 }

@@ -9,11 +9,19 @@ import { FleetError } from '../errors.ts';
 import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from '../fleet.ts';
 import { integrateWindow, toIntervals } from '../integrate.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
-import { deviceKey, type Heartbeat, type PowerSample, type RequestLog, type Role } from '../types.ts';
+import {
+  deviceKey,
+  type Heartbeat,
+  type PowerFrame,
+  type PowerSample,
+  type RequestLog,
+  type Role,
+} from '../types.ts';
 import type { EngineSettings, Emissions } from './emissions.ts';
 import { RequestIndex } from './request-index.ts';
 import { changedWindowsFromMs, horizonStartMs, lastWindowStartMs, neededFromMs } from './retention.ts';
 import { ledgerRows, requestRow, type WindowView } from './rows.ts';
+import { auxOf } from './sample-column.ts';
 import { SampleStore } from './sample-store.ts';
 import { stateBytes } from './state-size.ts';
 import { Versions } from './versions.ts';
@@ -57,7 +65,7 @@ export class HostEngine {
     if (!facility)
       throw new FleetError(`host ${spec.id} names facility ${spec.facility}, which the fleet lacks`);
     this.facility = facility;
-    this.samples = new SampleStore(settings, settings.idleSource === 'learned');
+    this.samples = new SampleStore(spec.id, settings, settings.idleSource === 'learned');
     this.index = new RequestIndex(settings);
     this.versions = new Versions(settings, this.samples, this.index);
     this.marks = new Watermarks(settings);
@@ -114,21 +122,79 @@ export class HostEngine {
   }
 
   addPower(s: PowerSample, nowMs: number, out: Emissions): void {
-    this.start(s.kind === 'reading' ? s.tMs - s.averagingMs : s.tMs, nowMs);
-    if (s.tMs < this.horizonStartMs) {
-      out.late.push({ kind: 'power', record: s, reason: 'sample is older than the correction horizon' });
+    const counter = s.kind === 'counter';
+    this.addOne(
+      s.role,
+      s.device,
+      s.kind,
+      s.tMs,
+      counter ? s.energyJ : s.powerW,
+      counter ? auxOf('counter', s.rangeJ, null) : s.averagingMs,
+      s.source ?? '',
+      nowMs,
+      out,
+    );
+  }
+
+  /**
+   * Adds every entry of a frame (validated by the caller) straight into the sample columns: no
+   * PowerSample per device on the ingest path; one is made only when an entry goes to the late output.
+   */
+  addFrame(f: PowerFrame, nowMs: number, out: Emissions): void {
+    for (const e of f.entries)
+      this.addOne(
+        e.role,
+        e.device,
+        e.kind,
+        f.tMs,
+        e.value,
+        auxOf(e.kind, e.rangeJ, e.averagingMs),
+        f.source,
+        nowMs,
+        out,
+      );
+  }
+
+  /** One sample by its parts; `aux` is rangeJ (NaN for none) for counters, averagingMs for readings. */
+  private addOne(
+    role: Role,
+    device: string,
+    kind: 'counter' | 'reading',
+    tMs: number,
+    value: number,
+    aux: number,
+    source: string,
+    nowMs: number,
+    out: Emissions,
+  ): void {
+    this.start(kind === 'reading' ? tMs - aux : tMs, nowMs);
+    if (tMs < this.horizonStartMs) {
+      const record: PowerSample =
+        kind === 'counter'
+          ? {
+              kind,
+              host: this.spec.id,
+              role,
+              device,
+              tMs,
+              energyJ: value,
+              rangeJ: Number.isNaN(aux) ? null : aux,
+              source,
+            }
+          : { kind, host: this.spec.id, role, device, tMs, powerW: value, averagingMs: aux, source };
+      out.late.push({ kind: 'power', record, reason: 'sample is older than the correction horizon' });
       return;
     }
-    const added = this.samples.add(s);
+    const added = this.samples.add(role, device, kind, tMs, value, aux);
     if (!added) {
       out.duplicates++;
       return;
     }
-    this.marks.power(s.source ?? '', s.tMs, nowMs);
-    if (s.tMs < this.nextOpenMs + this.w) {
+    this.marks.power(source, tMs, nowMs);
+    if (tMs < this.nextOpenMs + this.w) {
       // A sample for an already closed window: the intervals it bounds change, so the closed
       // windows they reach are recomputed.
-      const { fromMs, toMs } = changedWindowsFromMs(s.tMs, added.prevMs, added.nextMs, this.settings);
+      const { fromMs, toMs } = changedWindowsFromMs(tMs, added.prevMs, added.nextMs, this.settings);
       const first = Math.max(windowOf(fromMs, this.w), this.horizonStartMs, this.firstWindowMs);
       for (let w = first; w < this.nextOpenMs && w <= toMs; w += this.w) this.dirty.add(w);
     }
@@ -238,7 +304,7 @@ export class HostEngine {
       const maxW = (model?.maxW ?? 2000) * 1.5;
       const idlePowerW = d.learner?.idleW() ?? model?.idleW ?? 0;
       const { energyJ, estimatedJ } = integrateWindow(
-        toIntervals(this.samples.near(samples, w), maxW),
+        toIntervals(this.samples.near(d, samples, w), maxW),
         w,
         w + this.w,
         this.settings.gaps,
@@ -337,7 +403,7 @@ export class HostEngine {
   stateBytes(): number {
     const sizes = this.index.sizes();
     return stateBytes({
-      samples: this.samples.sampleCount(),
+      sampleBytes: this.samples.bytes(),
       requests: sizes.requests,
       memberships: sizes.memberships,
       windows: this.revisions.size + this.frozen.size + sizes.windows,

@@ -4,7 +4,8 @@ import type { WindowAttribution } from '../attribute.ts';
 import { IdleLearner } from '../idle.ts';
 
 export interface StateCounts {
-  samples: number;
+  /** Bytes of the typed-array sample columns (their capacity). */
+  sampleBytes: number;
   requests: number;
   memberships: number;
   /** Closed windows held (correctable or frozen) and windows with a last-spanning entry. */
@@ -19,7 +20,7 @@ export function stateBytes(c: StateCounts): number {
   let cached = 0;
   for (const att of c.cached) cached += att.contributions.size * 270 + att.ledger.length * 180;
   return (
-    c.samples * 120 +
+    c.sampleBytes +
     c.requests * 400 +
     c.memberships * 40 +
     c.windows * 60 +
