@@ -172,6 +172,7 @@ export const requestRowToDb = (r: RequestRow): Record<string, unknown> => ({
   water_l: r.waterL,
   ci_source: r.ciSource,
   share_model: r.shareModel,
+  kappa: r.kappa,
   flags: r.flags,
   version: r.version,
   method_version: r.methodVersion,

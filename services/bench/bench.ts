@@ -273,6 +273,7 @@ async function insertRate(env: Env, rows: number): Promise<number> {
     waterL: null,
     ciSource: 'annual',
     shareModel: 'phase',
+    kappa: 0.1,
     flags: [],
     version: 1,
     methodVersion: 'jsm-1.0',

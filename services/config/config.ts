@@ -43,6 +43,13 @@ export interface Config {
     prefetchBatches: number;
     /** How long the group waits for a silent member before giving its partitions to others. */
     sessionTimeoutMs: number;
+    /**
+     * Fit kappa per model online (decision record 0016): on unless JOULESTREAM_KAPPA is set, or
+     * JOULESTREAM_KAPPA_ONLINE=off; a model in JOULESTREAM_KAPPA_BY_MODEL keeps its fixed value.
+     */
+    kappaOnline: boolean;
+    /** Event time between refits; fits take effect on multiples of it. */
+    kappaRefitMs: number;
   };
   fleetFile: string;
   /** Accounting basis of the annual grid factors (JOULESTREAM_GRID_BASIS); null: the data file's default. */
@@ -233,6 +240,10 @@ export function loadConfig(env: Env): Readonly<Config> {
       partitionsConcurrently: int(env, 'JOULESTREAM_PARTITIONS_CONCURRENTLY', 1, 1, 256),
       prefetchBatches: int(env, 'JOULESTREAM_PREFETCH_BATCHES', 1, 0, 64),
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
+      kappaOnline:
+        (env.JOULESTREAM_KAPPA === undefined || env.JOULESTREAM_KAPPA === '') &&
+        oneOf(env, 'JOULESTREAM_KAPPA_ONLINE', 'on', ['on', 'off']) === 'on',
+      kappaRefitMs: int(env, 'JOULESTREAM_KAPPA_REFIT_S', 60, 1, 86_400) * 1000,
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
     gridBasis: env.JOULESTREAM_GRID_BASIS

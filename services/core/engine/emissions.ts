@@ -60,6 +60,8 @@ export interface RequestRow {
   waterL: number | null;
   ciSource: 'series' | 'annual' | 'mixed';
   shareModel: ShareModel;
+  /** The kappa its windows were attributed with (the last window's: fits change at epochs). */
+  kappa: number;
   flags: string[];
   version: number;
   methodVersion: string;

@@ -8,6 +8,7 @@ import { attributeWindow, type DeviceWindow, type WindowAttribution } from '../a
 import { FleetError } from '../errors.ts';
 import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from '../fleet.ts';
 import { integrateWindow, toIntervals } from '../integrate.ts';
+import type { KappaSchedule } from '../kappa-calibration.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
 import { deviceKey, type Heartbeat, type PowerSample, type RequestLog, type Role } from '../types.ts';
 import type { EngineSettings, Emissions } from './emissions.ts';
@@ -47,6 +48,8 @@ export class HostEngine {
   private readonly facility: Facility;
   /** Receives one observation per clean accelerator device-window as it closes (fit-kappa). */
   kappaSink: ((o: KappaObservation) => void) | null = null;
+  /** Online fits (decision record 0016); a fixed kappa of the model in the settings wins. */
+  kappaSchedule: KappaSchedule | null = null;
 
   constructor(
     readonly spec: HostSpec,
@@ -216,8 +219,19 @@ export class HostEngine {
     }
   }
 
+  /** The kappa a window of `model` starting at `w` is attributed with. */
+  private kappaFor(model: string, w: number): number {
+    return (
+      this.settings.kappaByModel[model] ??
+      this.kappaSchedule?.at(model, w)?.kappa ??
+      this.settings.defaultKappa
+    );
+  }
+
   private requestRow(r: RequestLog) {
-    return requestRow(r, this.facility, this.w, (w) => {
+    // A fit changes at an epoch boundary, rarely inside a request: the row names its last window's.
+    const kappa = this.kappaFor(r.model, lastWindowStartMs(r, this.w));
+    return requestRow(r, this.facility, this.w, kappa, (w) => {
       const fz = this.frozen.get(w);
       if (fz) return fz;
       const flags = this.idleFlags.get(w) ?? [];
@@ -269,7 +283,7 @@ export class HostEngine {
       {
         idlePolicy: this.settings.idlePolicy,
         shareModel: this.settings.shareModel,
-        kappaOf: (m) => this.settings.kappaByModel[m] ?? this.settings.defaultKappa,
+        kappaOf: (m) => this.kappaFor(m, w),
       },
     );
     this.cache.set(w, att);

@@ -43,6 +43,7 @@ export function requestRow(
   r: RequestLog,
   facility: Facility,
   windowMs: number,
+  kappa: number,
   windowOf: (w: number) => WindowView | undefined,
 ): RequestRow {
   const total = emptyContribution();
@@ -93,6 +94,7 @@ export function requestRow(
     waterL: total.waterL,
     ciSource: series > 0 && annual > 0 ? 'mixed' : series > 0 ? 'series' : 'annual',
     shareModel: RANK_MODEL[total.modelRank]!,
+    kappa,
     flags: [...flags].sort(),
     version: Math.max(version, 1),
     methodVersion: METHOD_VERSION,
