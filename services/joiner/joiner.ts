@@ -94,7 +94,9 @@ export class Joiner {
     this.grid = new GridFeed(deps.kafka, deps.topics.grid, zones, deps.log, deps.metrics, j.groupId);
     this.m = joinerMetrics(deps.metrics);
     const inputs = [deps.topics.requests, deps.topics.power];
-    this.calibrator = j.kappaOnline ? new KappaCalibrator({ ...DEFAULT_CALIBRATION, epochMs: j.kappaRefitMs }) : null;
+    this.calibrator = j.kappaOnline
+      ? new KappaCalibrator({ ...DEFAULT_CALIBRATION, epochMs: j.kappaRefitMs })
+      : null;
     this.hosts = new HostRegistry(fleet, j, this.partitions, inputs, this.calibrator);
     this.dlq = new Publisher(deps.kafka);
     this.side = new SideOutputs(this.codec, deps.topics, {
