@@ -68,8 +68,8 @@ test(
       `INSERT INTO host_ledger (host, facility, device_group, window_start_ms, window_ms, measured_j, idle_j, dynamic_j, attributed_j, unattributed_j, estimated_j, node_deficit_j, active_requests, flags, version, method_version)
      VALUES ('h', 'f', 'accelerator', 1700000000000, 1000, 10, 5, 5, 8, 2, 0, 0, 1, [], 1, 'jsm-1.0')`,
       // Online kappa (migration 008): a fit and the joiner's start-up read of its group's fits.
-      `INSERT INTO kappa_fits (fitter, model, effective_from_ms, from_ms, to_ms, kappa, kappa_std_err, r2, windows, prefill_j_per_token, decode_j_per_token, version)
-     VALUES (${quote(hostile)}, 'm', 1700000060000, 1700000000000, 1700000050000, 0.02, 0.001, 0.99, 120, 0.06, 3, 1)`,
+      `INSERT INTO kappa_fits (fitter, model, effective_from_ms, from_ms, to_ms, kappa, kappa_std_err, r2, windows, prefill_j_per_token, decode_j_per_token, prefill_tokens_per_s, version)
+     VALUES (${quote(hostile)}, 'm', 1700000060000, 1700000000000, 1700000050000, 0.02, 0.001, 0.99, 120, 0.06, 3, 9000, 1)`,
       loadFitsSql(hostile),
       ...(['facility', 'model', 'region', 'tenant'] as const).map((d) => perQueryBy(d, {})),
       perQueryBy('tenant', {

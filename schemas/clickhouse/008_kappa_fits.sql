@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS kappa_fits
     windows UInt32,
     prefill_j_per_token Float64,
     decode_j_per_token Float64,
+    prefill_tokens_per_s Float64,
     version UInt64
 )
 ENGINE = ReplacingMergeTree(version)

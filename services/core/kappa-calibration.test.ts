@@ -27,6 +27,7 @@ const rec = (model: string, effectiveFromMs: number, kappa: number): KappaFitRec
   windows: 100,
   prefillJPerToken: kappa,
   decodeJPerToken: 1,
+  prefillTokensPerS: 0,
 });
 
 test('the schedule gives each window the latest fit in effect at its start', () => {
@@ -150,7 +151,8 @@ test('the rolling set keeps the newest windows only', () => {
 function runHost(
   preload: KappaFitRecord[],
   persisted: KappaFitRecord[],
-): { rows: RequestRow[]; truth: number } {
+  noTtft: (i: number) => boolean = () => false,
+): { rows: RequestRow[]; truth: number; trueJ: Map<string, number> } {
   const inst = { ...llama70bTp4('h', [0, 1, 2, 3]), batchFactor: 0 };
   const trace = Array.from({ length: 300 }, (_, i) => ({
     arrivalMs: i * 1000,
@@ -161,6 +163,11 @@ function runHost(
   const requests = scheduleRequests(trace, [inst], t0, 1, 3, 'k');
   const tEnd = Math.ceil(Math.max(...requests.map((r) => r.tEndMs)) / 1000) * 1000 + 2000;
   const samples = simulateReadings(requests, [inst], { idleW: 70, maxW: 10_000 }, t0, tEnd);
+  const trueJ = new Map(requests.map((r) => [r.requestId, r.trueDynamicJ]));
+  // Logs without a first-token time (the simulator's energy still has both phases).
+  requests.forEach((r, i) => {
+    if (noTtft(i)) r.tFirstTokenMs = null;
+  });
   const fleet = smallFleet({ gpus: 4, idleW: 70 });
   const j = new HostEngine(fleet.hosts.get('h')!, fleet, smallSettings({ horizonMs: 20_000 }));
   const c = new KappaCalibrator({ ...DEFAULT_CALIBRATION, epochMs: 30_000 });
@@ -182,7 +189,7 @@ function runHost(
     }
   }
   const truth = inst.prefillWPerKTokS / 1000 / (inst.decodeW * (inst.decodeMsPerToken / 1000));
-  return { rows: out.requests, truth };
+  return { rows: out.requests, truth, trueJ };
 }
 
 test('online calibration converges, rows name their kappa, and a replay from the fits matches', () => {
@@ -205,4 +212,39 @@ test('online calibration converges, rows name their kappa, and a replay from the
   const replay = runHost(persisted, again);
   assert.deepEqual(replay.rows, rows);
   assert.ok(again.every((f) => f.effectiveFromMs > persisted[persisted.length - 1]!.effectiveFromMs));
+});
+
+test('a request without a first-token time gets estimated phases and does not degrade its neighbours', () => {
+  const full = runHost([], []);
+  const fits: KappaFitRecord[] = [];
+  const gappy = runHost([], fits, (i) => i % 5 === 2);
+  assert.ok(fits.length > 0);
+  const from = fits[0]!.effectiveFromMs;
+  assert.ok(fits[0]!.prefillTokensPerS > 0, 'the fit carries a prefill rate');
+  const last = (rows: RequestRow[]) => new Map(rows.map((r) => [r.requestId, r]));
+  const a = last(full.rows);
+  const b = last(gappy.rows);
+  // Past the epoch by more than the longest request: no request without a first-token time that
+  // started before the fit (so without a rate) still runs.
+  const longestMs = Math.max(...gappy.rows.map((r) => r.tEndMs - r.tStartMs));
+  const after = [...b.values()].filter((r) => r.tStartMs >= from + longestMs);
+  const estimated = after.filter((r) => r.flags.includes('ttft-estimated'));
+  const neighbours = after.filter((r) => !r.flags.includes('ttft-estimated'));
+  assert.ok(estimated.length >= 10 && neighbours.length >= 40, `${estimated.length}/${neighbours.length}`);
+  assert.ok(estimated.every((r) => r.shareModel === 'phase'));
+  assert.ok(
+    neighbours.every((r) => r.shareModel === 'phase'),
+    'neighbours keep the phase model',
+  );
+  const err = (r: RequestRow) =>
+    Math.abs(r.acceleratorDynamicJ - gappy.trueJ.get(r.requestId)!) / gappy.trueJ.get(r.requestId)!;
+  const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+  const fullErr = median(neighbours.map((r) => err(a.get(r.requestId)!)));
+  const gappyErr = median(neighbours.map(err));
+  const estErr = median(estimated.map(err));
+  assert.ok(gappyErr <= fullErr + 0.01, `neighbours ${gappyErr} vs ${fullErr} with every first-token time`);
+  assert.ok(estErr < 0.05, `estimated requests ${estErr}`);
+  // Before the first fit there is no rate: those windows use the token model, unflagged.
+  const early = [...b.values()].filter((r) => r.tEndMs < from - 1000 && r.shareModel === 'token');
+  assert.ok(early.length > 0 && early.every((r) => !r.flags.includes('ttft-estimated')));
 });

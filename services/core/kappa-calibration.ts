@@ -44,6 +44,11 @@ export interface KappaFitRecord {
   windows: number;
   prefillJPerToken: number;
   decodeJPerToken: number;
+  /**
+   * Prompt tokens per second of prefill on the fitted windows (0: unknown): how long a request's
+   * prefill took when its log lacks a first-token time.
+   */
+  prefillTokensPerS: number;
 }
 
 /** Why a fit is not used, or null when it is good enough. */
@@ -146,9 +151,15 @@ export class KappaCalibrator {
       if (!fit || fitProblem(fit, this.settings.thresholds) !== null) continue;
       let fromMs = Number.POSITIVE_INFINITY;
       let toMs = Number.NEGATIVE_INFINITY;
+      // A ratio of sums: windows with more prefill weigh more, instant prefills add tokens only.
+      let tokens = 0;
+      let ms = 0;
       for (const o of obs) {
         fromMs = Math.min(fromMs, o.windowStartMs);
         toMs = Math.max(toMs, o.windowStartMs + o.windowMs);
+        if (o.prefillMs === undefined) continue;
+        tokens += o.prefillTokens;
+        ms += o.prefillMs;
       }
       out.push({
         model,
@@ -161,6 +172,7 @@ export class KappaCalibrator {
         windows: fit.windows,
         prefillJPerToken: fit.prefillJPerToken,
         decodeJPerToken: fit.decodeJPerToken,
+        prefillTokensPerS: ms > 0 ? (tokens / ms) * 1000 : 0,
       });
     }
     return out;

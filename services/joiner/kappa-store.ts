@@ -14,7 +14,7 @@ export function loadFitsSql(fitter: string): string {
   // FINAL: a replay may have rewritten a key; the latest version only. No query parameters: 18.16.
   return (
     'SELECT model, effective_from_ms, from_ms, to_ms, kappa, kappa_std_err, r2, windows, ' +
-    'prefill_j_per_token, decode_j_per_token FROM kappa_fits FINAL ' +
+    'prefill_j_per_token, decode_j_per_token, prefill_tokens_per_s FROM kappa_fits FINAL ' +
     `WHERE fitter = ${quote(fitter)} ORDER BY effective_from_ms DESC LIMIT ${LOAD_LIMIT}`
   );
 }
@@ -31,6 +31,7 @@ export const fitToDb = (fitter: string, f: KappaFitRecord): Record<string, unkno
   windows: f.windows,
   prefill_j_per_token: f.prefillJPerToken,
   decode_j_per_token: f.decodeJPerToken,
+  prefill_tokens_per_s: f.prefillTokensPerS,
   version: 1,
 });
 
@@ -48,6 +49,7 @@ export const fitFromDb = (r: Db): KappaFitRecord => ({
   windows: Number(r.windows),
   prefillJPerToken: Number(r.prefill_j_per_token),
   decodeJPerToken: Number(r.decode_j_per_token),
+  prefillTokensPerS: Number(r.prefill_tokens_per_s),
 });
 
 export async function loadFits(ch: ClickHouseClient, fitter: string): Promise<KappaFitRecord[]> {

@@ -10,6 +10,7 @@ import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } f
 import { integrateWindow, toIntervals } from '../integrate.ts';
 import type { KappaSchedule } from '../kappa-calibration.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
+import { supportedModel } from '../shares.ts';
 import { deviceKey, type Heartbeat, type PowerSample, type RequestLog, type Role } from '../types.ts';
 import type { EngineSettings, Emissions } from './emissions.ts';
 import { RequestIndex } from './request-index.ts';
@@ -228,15 +229,31 @@ export class HostEngine {
     );
   }
 
+  /**
+   * A request with tokens but no usable first-token time, given one estimated from the prefill
+   * rate of the fit in effect at its start, so that its device-windows keep the phase model for
+   * every request on them; itself when it needs none or no fit knows the rate (then the token
+   * model, as before). Derived from the persisted fit only, so a replay estimates the same.
+   */
+  private withPhases(r: RequestLog): RequestLog {
+    if (supportedModel(r) !== 'token') return r;
+    const rate = this.kappaSchedule?.at(r.model, windowOf(r.tStartMs, this.w))?.prefillTokensPerS ?? 0;
+    if (!(rate > 0)) return r;
+    const prefillMs = ((r.promptTokens ?? 0) / rate) * 1000;
+    return { ...r, tFirstTokenMs: Math.min(r.tEndMs, r.tStartMs + prefillMs) };
+  }
+
   private requestRow(r: RequestLog) {
     // A fit changes at an epoch boundary, rarely inside a request: the row names its last window's.
     const kappa = this.kappaFor(r.model, lastWindowStartMs(r, this.w));
-    return requestRow(r, this.facility, this.w, kappa, (w) => {
+    const row = requestRow(r, this.facility, this.w, kappa, (w) => {
       const fz = this.frozen.get(w);
       if (fz) return fz;
       const flags = this.idleFlags.get(w) ?? [];
       return { att: this.attribution(w), version: this.revisions.has(w) ? this.versions.of(w) : 0, flags };
     });
+    if (this.withPhases(r) !== r) row.flags = [...row.flags, 'ttft-estimated'].sort();
+    return row;
   }
 
   private modelFor(role: Role | 'rest') {
@@ -278,7 +295,7 @@ export class HostEngine {
       w,
       w + this.w,
       this.deviceWindows(w),
-      this.index.requestsIn(w),
+      this.index.requestsIn(w).map((r) => this.withPhases(r)),
       factorsAt(this.fleet, this.facility, w),
       {
         idlePolicy: this.settings.idlePolicy,
