@@ -60,6 +60,13 @@ export interface RequestRow {
   waterL: number | null;
   ciSource: 'series' | 'annual' | 'mixed';
   shareModel: ShareModel;
+  /** 90 % error bars (intervals.ts): accelerator dynamic, facility energy and location CO2e. */
+  acceleratorDynamicLoJ: number;
+  acceleratorDynamicHiJ: number;
+  facilityLoJ: number;
+  facilityHiJ: number;
+  co2eLocationLoG: number;
+  co2eLocationHiG: number;
   /** The kappa its windows were attributed with (the last window's: fits change at epochs). */
   kappa: number;
   flags: string[];

@@ -10,6 +10,7 @@ import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } f
 import { integrateWindow, toIntervals } from '../integrate.ts';
 import type { KappaSchedule } from '../kappa-calibration.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
+import { kappaBand } from '../intervals.ts';
 import { supportedModel } from '../shares.ts';
 import { deviceKey, type Heartbeat, type PowerSample, type RequestLog, type Role } from '../types.ts';
 import type { EngineSettings, Emissions } from './emissions.ts';
@@ -229,6 +230,14 @@ export class HostEngine {
     );
   }
 
+  private kappaBandFor(model: string, w: number): readonly [number, number] {
+    const pinned = this.settings.kappaByModel[model];
+    if (pinned !== undefined) return kappaBand(pinned, 'pinned');
+    const fit = this.kappaSchedule?.at(model, w);
+    if (fit) return kappaBand(fit.kappa, 'fit', fit.kappaStdErr);
+    return kappaBand(this.settings.defaultKappa, this.kappaSchedule ? 'default' : 'pinned');
+  }
+
   /**
    * A request with tokens but no usable first-token time, given one estimated from the prefill
    * rate of the fit in effect at its start, so that its device-windows keep the phase model for
@@ -301,6 +310,7 @@ export class HostEngine {
         idlePolicy: this.settings.idlePolicy,
         shareModel: this.settings.shareModel,
         kappaOf: (m) => this.kappaFor(m, w),
+        kappaBandOf: (m) => this.kappaBandFor(m, w),
       },
     );
     this.cache.set(w, att);
