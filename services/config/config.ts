@@ -232,6 +232,7 @@ export function loadConfig(env: Env): Readonly<Config> {
       shareModel: oneOf(env, 'JOULESTREAM_SHARE_MODEL', 'auto', ['auto', 'phase', 'token', 'time']),
       defaultKappa: num(env, 'JOULESTREAM_KAPPA', 0.1, 0, 100),
       kappaByModel: parseKappas(env.JOULESTREAM_KAPPA_BY_MODEL),
+      defaultKappaIsGuess: env.JOULESTREAM_KAPPA === undefined || env.JOULESTREAM_KAPPA === '',
       idleSource: oneOf(env, 'JOULESTREAM_IDLE_SOURCE', 'catalog', ['catalog', 'learned']),
       attributionCacheWindows: int(env, 'JOULESTREAM_ATTRIBUTION_CACHE_WINDOWS', 256, 8, 100_000),
       maxBatchRows: int(env, 'JOULESTREAM_MAX_BATCH_ROWS', 20_000, 1, 1_000_000),

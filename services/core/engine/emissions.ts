@@ -23,6 +23,8 @@ export interface EngineSettings {
   shareModel: ShareModelSetting;
   defaultKappa: number;
   kappaByModel: Readonly<Record<string, number>>;
+  /** defaultKappa is the built-in guess, not an operator's value: its error bar is wide. */
+  defaultKappaIsGuess?: boolean;
   idleSource: 'catalog' | 'learned';
   /** Windows whose attribution is cached for assembling request rows. */
   attributionCacheWindows: number;

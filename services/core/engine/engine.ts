@@ -235,7 +235,8 @@ export class HostEngine {
     if (pinned !== undefined) return kappaBand(pinned, 'pinned');
     const fit = this.kappaSchedule?.at(model, w);
     if (fit) return kappaBand(fit.kappa, 'fit', fit.kappaStdErr);
-    return kappaBand(this.settings.defaultKappa, this.kappaSchedule ? 'default' : 'pinned');
+    const guess = this.kappaSchedule !== null || this.settings.defaultKappaIsGuess === true;
+    return kappaBand(this.settings.defaultKappa, guess ? 'default' : 'pinned');
   }
 
   /**
