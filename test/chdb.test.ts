@@ -20,6 +20,7 @@ import {
   topTenants,
 } from '../services/report/queries.ts';
 import { rollupInsert } from '../services/rollup/queries.ts';
+import { loadFitsSql } from '../services/joiner/kappa-store.ts';
 import { dashboard, dashboardSql } from './support/grafana.ts';
 import { checkViews, VIEW_INSERTS, viewQueries } from './support/views-fixture.ts';
 
@@ -66,6 +67,10 @@ test(
             ('r1', 'h', 'f', 'eu', 'FR', 'm', ${quote(hostile)}, 'ok', [0,1], 1700000000000, 1700000001000, 10, 5, 2, 0.5, 0.1, 0.05, 2.65, 0.5, 3.15, 0, 0.001, 0.0002, 0.1, 0.2, 'annual', 'phase', [], 2, 'jsm-1.0')`,
       `INSERT INTO host_ledger (host, facility, device_group, window_start_ms, window_ms, measured_j, idle_j, dynamic_j, attributed_j, unattributed_j, estimated_j, node_deficit_j, active_requests, flags, version, method_version)
      VALUES ('h', 'f', 'accelerator', 1700000000000, 1000, 10, 5, 5, 8, 2, 0, 0, 1, [], 1, 'jsm-1.0')`,
+      // Online kappa (migration 008): a fit and the joiner's start-up read of its group's fits.
+      `INSERT INTO kappa_fits (fitter, model, effective_from_ms, from_ms, to_ms, kappa, kappa_std_err, r2, windows, prefill_j_per_token, decode_j_per_token, prefill_tokens_per_s, version)
+     VALUES (${quote(hostile)}, 'm', 1700000060000, 1700000000000, 1700000050000, 0.02, 0.001, 0.99, 120, 0.06, 3, 9000, 1)`,
+      loadFitsSql(hostile),
       ...(['facility', 'model', 'region', 'tenant'] as const).map((d) => perQueryBy(d, {})),
       perQueryBy('tenant', {
         tenants: [hostile],
@@ -125,6 +130,7 @@ test(
     const viewNames = Object.keys(viewQueries());
     const firstView = queries.length;
     queries.push(...Object.values(viewQueries()));
+    const fitsQuery = queries.indexOf(loadFitsSql(hostile));
     const tenantQuery = queries.findIndex(
       (q) => q.includes('DROP TABLE request_energy; --') && q.includes('GROUP BY tenant'),
     );
@@ -155,6 +161,10 @@ test(
     assert.equal(byTenant[0]!.tenant, hostile);
     assert.equal(Number(byTenant[0]!.queries), 1);
     assert.equal(byTenant[0]!.g_co2e_per_query, 0.0002);
+    const [fit] = results[fitsQuery]!.rows!.trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.equal(Number(fit!.kappa), 0.02, 'the fit read back for its (hostile) fitter name');
     // The rollup on current ClickHouse: one hourly row for the latest version of r1, spread included.
     const view = (q: string) =>
       results[queries.indexOf(q)]!.rows!.trim()

@@ -33,6 +33,7 @@ test('migrations apply once and are a no-op the second time', async () => {
     '005_views.sql',
     '006_agent_runs_hardware.sql',
     '007_views.sql',
+    '008_kappa_fits.sql',
   ]);
   assert.deepEqual(await migrate(config.clickhouse), []);
 });

@@ -52,6 +52,13 @@ export interface Config {
     prefetchBatches: number;
     /** How long the group waits for a silent member before giving its partitions to others. */
     sessionTimeoutMs: number;
+    /**
+     * Fit kappa per model online (decision record 0016): on unless JOULESTREAM_KAPPA is set, or
+     * JOULESTREAM_KAPPA_ONLINE=off; a model in JOULESTREAM_KAPPA_BY_MODEL keeps its fixed value.
+     */
+    kappaOnline: boolean;
+    /** Event time between refits; fits take effect on multiples of it. */
+    kappaRefitMs: number;
   };
   fleetFile: string;
   /** Accounting basis of the annual grid factors (JOULESTREAM_GRID_BASIS); null: the data file's default. */
@@ -211,6 +218,7 @@ export function loadConfig(
       shareModel: oneOf(env, 'JOULESTREAM_SHARE_MODEL', 'auto', ['auto', 'phase', 'token', 'time']),
       defaultKappa: num(env, 'JOULESTREAM_KAPPA', 0.1, 0, 100),
       kappaByModel: parseKappas(env.JOULESTREAM_KAPPA_BY_MODEL),
+      defaultKappaIsGuess: env.JOULESTREAM_KAPPA === undefined || env.JOULESTREAM_KAPPA === '',
       idleSource: oneOf(env, 'JOULESTREAM_IDLE_SOURCE', 'catalog', ['catalog', 'learned']),
       attributionCacheWindows: int(env, 'JOULESTREAM_ATTRIBUTION_CACHE_WINDOWS', 256, 8, 100_000),
       maxBatchRows: int(env, 'JOULESTREAM_MAX_BATCH_ROWS', 20_000, 1, 1_000_000),
@@ -219,6 +227,10 @@ export function loadConfig(
       partitionsConcurrently: int(env, 'JOULESTREAM_PARTITIONS_CONCURRENTLY', 1, 1, 256),
       prefetchBatches: int(env, 'JOULESTREAM_PREFETCH_BATCHES', 1, 0, 64),
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
+      kappaOnline:
+        (env.JOULESTREAM_KAPPA === undefined || env.JOULESTREAM_KAPPA === '') &&
+        oneOf(env, 'JOULESTREAM_KAPPA_ONLINE', 'on', ['on', 'off']) === 'on',
+      kappaRefitMs: int(env, 'JOULESTREAM_KAPPA_REFIT_S', 60, 1, 86_400) * 1000,
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',
     gridBasis: env.JOULESTREAM_GRID_BASIS

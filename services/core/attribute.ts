@@ -4,6 +4,7 @@
 // measured. Shares sum to one, so the only slack is floating-point rounding, which the joiner checks.
 
 import { J_PER_KWH, type FacilityFactors } from './fleet.ts';
+import { SENSOR_REL, shareBounds, type KappaBand } from './intervals.ts';
 import { isActive, shares, type ShareModel, type ShareModelSetting } from './shares.ts';
 import type { RequestLog, Role } from './types.ts';
 
@@ -26,6 +27,8 @@ export interface AttributionSettings {
   idlePolicy: IdlePolicy;
   shareModel: ShareModelSetting;
   kappaOf: (model: string) => number;
+  /** kappa's plausible range (the error bars); the point kappa alone when absent. */
+  kappaBandOf?: KappaBand;
 }
 
 export interface LedgerEntry {
@@ -56,6 +59,13 @@ export interface Contribution {
   fromSeries: boolean;
   /** The poorest share model used for this request in this window (0 time, 1 token, 2 phase). */
   modelRank: number;
+  /** Bounds of the error bar (intervals.ts): accelerator dynamic, IT and CO2e (location). */
+  acceleratorDynamicLoJ: number;
+  acceleratorDynamicHiJ: number;
+  itLoJ: number;
+  itHiJ: number;
+  co2eLocationLoG: number;
+  co2eLocationHiG: number;
 }
 
 export interface WindowAttribution {
@@ -83,6 +93,12 @@ export function emptyContribution(): Contribution {
     waterL: null,
     fromSeries: false,
     modelRank: 2,
+    acceleratorDynamicLoJ: 0,
+    acceleratorDynamicHiJ: 0,
+    itLoJ: 0,
+    itHiJ: 0,
+    co2eLocationLoG: 0,
+    co2eLocationHiG: 0,
   };
 }
 
@@ -101,6 +117,12 @@ export function addContribution(a: Contribution, b: Contribution): void {
   if (b.waterL !== null) a.waterL = (a.waterL ?? 0) + b.waterL;
   a.fromSeries ||= b.fromSeries;
   a.modelRank = Math.min(a.modelRank, b.modelRank);
+  a.acceleratorDynamicLoJ += b.acceleratorDynamicLoJ;
+  a.acceleratorDynamicHiJ += b.acceleratorDynamicHiJ;
+  a.itLoJ += b.itLoJ;
+  a.itHiJ += b.itHiJ;
+  a.co2eLocationLoG += b.co2eLocationLoG;
+  a.co2eLocationHiG += b.co2eLocationHiG;
 }
 
 function groupOf(role: Role): Group {
@@ -186,11 +208,24 @@ export function attributeWindow(
       const { model, shares: sh } = shares(users, settings.shareModel, settings.kappaOf, w0, w1);
       const idleShared = settings.idlePolicy === 'proportional' ? idle : 0;
       const estFraction = measured > 0 ? d.estimatedJ / measured : 0;
+      const band =
+        settings.kappaBandOf ?? ((m: string) => [settings.kappaOf(m), settings.kappaOf(m)] as const);
+      const bounds = d.role === 'accelerator' ? shareBounds(users, model, sh, band, w0, w1) : null;
+      // What the sensor cannot resolve, and an estimated part that may be off by all of itself.
+      const measuredRel = SENSOR_REL + estFraction;
       for (let i = 0; i < users.length; i++) {
         const s = sh[i]!;
         const c = contributionOf(users[i]!.requestId);
         const dyn = dynamic * s;
         const idl = idleShared * s;
+        if (bounds) {
+          const lo = Math.max(0, dynamic * bounds.lo[i]! - measured * s * measuredRel);
+          const hi = dynamic * bounds.hi[i]! + measured * s * measuredRel;
+          c.acceleratorDynamicLoJ += lo;
+          c.acceleratorDynamicHiJ += hi;
+          c.itLoJ += lo - dyn;
+          c.itHiJ += hi - dyn;
+        }
         if (d.role === 'accelerator') {
           c.acceleratorDynamicJ += dyn;
           c.acceleratorIdleJ += idl;
@@ -221,6 +256,11 @@ export function attributeWindow(
     c.co2eMarketG = factors.marketGPerKWh === null ? null : kwh * factors.marketGPerKWh;
     // WUE is site water per IT kWh (The Green Grid), so it multiplies IT energy (decision record 0004).
     c.waterL = factors.wueLPerKWh === null ? null : (c.itJ / J_PER_KWH) * factors.wueLPerKWh;
+    // The IT bounds so far hold the accelerator's deviations; the rest of IT is taken as measured.
+    c.itLoJ = Math.max(0, c.itJ + c.itLoJ);
+    c.itHiJ = c.itJ + c.itHiJ;
+    c.co2eLocationLoG = ((c.itLoJ * factors.pue) / J_PER_KWH) * factors.ciGPerKWh;
+    c.co2eLocationHiG = ((c.itHiJ * factors.pue) / J_PER_KWH) * factors.ciGPerKWh;
     c.fromSeries = factors.ciSource === 'series';
   }
 

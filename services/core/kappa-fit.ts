@@ -17,6 +17,8 @@ export interface KappaObservation {
   dynamicJ: number;
   prefillTokens: number;
   decodeTokens: number;
+  /** Milliseconds of prefill inside the window, summed over its requests (the prefill rate). */
+  prefillMs?: number;
 }
 
 /**
@@ -44,9 +46,11 @@ export function kappaObservations(
     if (users.some((r) => r.model !== model || supportedModel(r) !== 'phase')) continue;
     let prefill = 0;
     let decode = 0;
+    let prefillMs = 0;
     for (const r of users) {
       prefill += tokensIn(r.promptTokens ?? 0, r.tStartMs, r.tFirstTokenMs!, w0, w1);
       decode += tokensIn(r.completionTokens ?? 0, r.tFirstTokenMs!, r.tEndMs, w0, w1);
+      prefillMs += Math.max(0, Math.min(w1, r.tFirstTokenMs!) - Math.max(w0, r.tStartMs));
     }
     const idleJ = (d.idlePowerW * (w1 - w0)) / 1000;
     out.push({
@@ -57,6 +61,7 @@ export function kappaObservations(
       dynamicJ: d.energyJ - idleJ,
       prefillTokens: prefill,
       decodeTokens: decode,
+      prefillMs,
     });
   }
   return out;

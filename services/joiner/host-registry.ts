@@ -4,6 +4,7 @@
 import type { Emissions, EngineSettings } from '../core/engine/emissions.ts';
 import { HostEngine } from '../core/engine/engine.ts';
 import type { Fleet } from '../core/fleet.ts';
+import type { KappaCalibrator } from '../core/kappa-calibration.ts';
 import type { Partitions } from './partitions.ts';
 
 export class HostRegistry {
@@ -18,12 +19,31 @@ export class HostRegistry {
     private readonly settings: EngineSettings,
     private readonly partitions: Partitions,
     private readonly topics: readonly string[],
+    /** Online kappa (decision record 0016): fed every host's final clean windows; null when off. */
+    private readonly calibrator: KappaCalibrator | null = null,
   ) {}
 
   engine(id: string): HostEngine {
     let h = this.hosts.get(id);
-    if (!h) this.hosts.set(id, (h = new HostEngine(this.fleet.hosts.get(id)!, this.fleet, this.settings)));
+    if (!h) {
+      this.hosts.set(id, (h = new HostEngine(this.fleet.hosts.get(id)!, this.fleet, this.settings)));
+      const c = this.calibrator;
+      if (c) {
+        h.kappaSink = (o) => c.observe(o);
+        h.kappaSchedule = c.schedule;
+      }
+    }
     return h;
+  }
+
+  /** The latest start of a window not yet closed on any host (NaN before any record). */
+  frontierMs(): number {
+    let f = Number.NaN;
+    for (const h of this.hosts.values()) {
+      const w = h.openWindowStartMs();
+      if (!Number.isNaN(w) && !(w <= f)) f = w;
+    }
+    return f;
   }
 
   seenOn(host: string, partition: number): void {

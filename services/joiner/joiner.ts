@@ -23,6 +23,7 @@ import type { Config } from '../config/config.ts';
 import { emptyEmissions } from '../core/engine/emissions.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { Interner } from '../core/intern.ts';
+import { DEFAULT_CALIBRATION, KappaCalibrator } from '../core/kappa-calibration.ts';
 import type { ClockBounds } from '../core/validate.ts';
 import { partitionsToHold } from './alignment.ts';
 import { ClickHouseSink } from './clickhouse-sink.ts';
@@ -31,6 +32,7 @@ import { ConsumerLoop } from './consumer-loop.ts';
 import { AssignmentHealth } from './assignment-health.ts';
 import { GridFeed } from './grid-feed.ts';
 import { HostRegistry } from './host-registry.ts';
+import { loadFits, saveFits } from './kappa-store.ts';
 import { joinerMetrics, type JoinerMetrics } from './metrics.ts';
 import { Partitions } from './partitions.ts';
 import { route, type InputRecord, type RoutingPorts } from './routing.ts';
@@ -82,6 +84,8 @@ export class Joiner {
   private readonly grid: GridFeed;
   /** Readiness from the group assignment (see assignment-health.ts). */
   readonly assignment: AssignmentHealth;
+  /** Online kappa (decision record 0016); null when a fixed kappa is configured. */
+  private readonly calibrator: KappaCalibrator | null;
 
   constructor(private readonly deps: JoinerDeps) {
     // The zones are the joiner's own, so grid values from Kafka can update them in place.
@@ -94,7 +98,10 @@ export class Joiner {
     this.grid = new GridFeed(deps.kafka, deps.topics.grid, zones, deps.log, deps.metrics, j.groupId);
     this.m = joinerMetrics(deps.metrics);
     const inputs = [deps.topics.requests, deps.topics.power];
-    this.hosts = new HostRegistry(fleet, j, this.partitions, inputs);
+    this.calibrator = j.kappaOnline
+      ? new KappaCalibrator({ ...DEFAULT_CALIBRATION, epochMs: j.kappaRefitMs })
+      : null;
+    this.hosts = new HostRegistry(fleet, j, this.partitions, inputs, this.calibrator);
     this.dlq = new Publisher(deps.kafka);
     this.side = new SideOutputs(this.codec, deps.topics, {
       dead: (reason) => this.m.dead.inc({ reason }),
@@ -150,6 +157,12 @@ export class Joiner {
   }
 
   async start(): Promise<void> {
+    if (this.calibrator) {
+      // Before the first record: replayed windows must see the fits the first run used.
+      const fits = await loadFits(this.deps.clickhouse, this.deps.config.joiner.groupId);
+      for (const f of fits) this.calibrator.schedule.add(f);
+      this.deps.log.info({ fits: fits.length }, 'loaded persisted kappa fits');
+    }
     await this.dlq.connect();
     await this.grid.start();
     this.hosts.startedAtMs = this.clock.nowMs();
@@ -254,6 +267,7 @@ export class Joiner {
     const out = this.pending;
     this.hosts.advance(touched, this.engineNow(), out);
     this.pending = emptyEmissions();
+    await this.calibrate();
     this.m.duplicates.inc({}, out.duplicates);
     this.m.corrections.inc({}, out.corrections);
     if (out.maxConservationError > this.m.conservation.get())
@@ -277,6 +291,32 @@ export class Joiner {
     await this.loop.commit(this.partitions.commitOffsets((host) => this.hosts.neededFromMs(host)));
     // Rows are durable and offsets committed: whatever failed before has recovered.
     this.lastError = null;
+  }
+
+  /**
+   * Refits kappa at epoch boundaries. A fit is persisted before it is used: it applies from a
+   * boundary no window has closed at, and the next advance cannot run before this returns (the
+   * loop is serial), so every row that uses it can be rebuilt from kappa_fits after a restart. A
+   * failed insert leaves the fit unused; the next epoch fits again.
+   */
+  private async calibrate(): Promise<void> {
+    const c = this.calibrator;
+    if (!c) return;
+    const fits = c.propose(this.hosts.frontierMs());
+    if (fits.length === 0) return;
+    try {
+      await saveFits(this.deps.clickhouse, this.deps.config.joiner.groupId, fits);
+    } catch (err) {
+      this.deps.log.warn({ err, fits: fits.length }, 'could not persist kappa fits; not using them');
+      return;
+    }
+    for (const f of fits) c.schedule.add(f);
+    this.m.kappaFits.inc({}, fits.length);
+    for (const f of fits) this.m.kappa.set(f.kappa, { model: f.model });
+    this.deps.log.info(
+      fits.map((f) => ({ model: f.model, kappa: f.kappa, se: f.kappaStdErr, r2: f.r2, windows: f.windows })),
+      'kappa refitted',
+    );
   }
 
   /** Walking every host's state is O(state): done on the 1 s timer, not on every batch. */

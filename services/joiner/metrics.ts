@@ -59,6 +59,11 @@ export function joinerMetrics(r: Registry) {
       'joulestream_joiner_last_batch_time_ms',
       'Wall time (epoch ms) of the last batch consumed; with lag 0, the time it was last caught up',
     ),
+    kappa: r.gauge(
+      'joulestream_joiner_kappa',
+      'Latest online kappa fit in use, by model (decision record 0016)',
+    ),
+    kappaFits: r.counter('joulestream_joiner_kappa_fits_total', 'Online kappa fits persisted and put in use'),
     paused: r.gauge('joulestream_joiner_paused', '1 while consumption is paused for backpressure'),
     ...joinerLatency(r), // histograms: batchS, insertS, rowLatencyS
   };

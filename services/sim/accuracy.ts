@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { HostEngine } from '../core/engine/engine.ts';
 import { emptyEmissions } from '../core/engine/emissions.ts';
+import { DEFAULT_CALIBRATION, KappaCalibrator } from '../core/kappa-calibration.ts';
 import { fitKappa, type KappaFit, type KappaObservation } from '../core/kappa-fit.ts';
 import type { ShareModelSetting } from '../core/shares.ts';
 import { smallFleet, smallSettings } from '../core/small-fleet.ts';
@@ -105,7 +106,8 @@ function run(
   sink: ((o: KappaObservation) => void) | null = null,
   samples: readonly PowerSample[] = readings1s,
   windowMs = 1000,
-): { median: number; p95: number; conservation: number; seconds: number } {
+  online = false,
+): { median: number; p95: number; conservation: number; coverage: number; seconds: number } {
   const started = Date.now();
   const fleet = smallFleet({ gpus: 8, idleW: 70 });
   const j = new HostEngine(
@@ -124,10 +126,26 @@ function run(
     }),
   );
   j.kappaSink = sink;
+  // The joiner's wiring of online kappa (decision record 0016), every fit installed at once.
+  const calibrator = online ? new KappaCalibrator(DEFAULT_CALIBRATION) : null;
+  if (calibrator) {
+    j.kappaSink = (o) => {
+      sink?.(o);
+      calibrator.observe(o);
+    };
+    j.kappaSchedule = calibrator.schedule;
+  }
   const out = emptyEmissions();
   const byEnd = [...requests].sort((a, b) => a.tEndMs - b.tEndMs);
   let ri = 0;
   const attributed = new Map<string, number>();
+  const bounds = new Map<string, [number, number]>();
+  const keep = (rows: typeof out.requests): void => {
+    for (const r of rows) {
+      attributed.set(r.requestId, r.acceleratorDynamicJ);
+      bounds.set(r.requestId, [r.acceleratorDynamicLoJ, r.acceleratorDynamicHiJ]);
+    }
+  };
   let conservation = 0;
   for (let i = 0; i < samples.length; i += 8) {
     const tNow = samples[i]!.tMs;
@@ -135,7 +153,8 @@ function run(
     while (ri < byEnd.length && byEnd[ri]!.tEndMs <= tNow) j.addRequest(byEnd[ri++]!, 0, out);
     j.addHeartbeat({ host, stream: 'requests', tMs: tNow }, 0);
     j.advance(0, out);
-    for (const r of out.requests) attributed.set(r.requestId, r.acceleratorDynamicJ);
+    if (calibrator) for (const f of calibrator.propose(j.openWindowStartMs())) calibrator.schedule.add(f);
+    keep(out.requests);
     conservation = Math.max(conservation, out.maxConservationError);
     out.requests.length = 0;
     out.ledger.length = 0;
@@ -144,15 +163,20 @@ function run(
   j.addHeartbeat({ host, stream: 'power', tMs: tEnd + 10_000 }, 0);
   j.advance(0, out);
   j.observeRemaining();
-  for (const r of out.requests) attributed.set(r.requestId, r.acceleratorDynamicJ);
-  const errs = requests
-    .filter((r) => r.trueDynamicJ > 0)
+  keep(out.requests);
+  const truthful = requests.filter((r) => r.trueDynamicJ > 0);
+  const inside = truthful.filter((r) => {
+    const b = bounds.get(r.requestId);
+    return b !== undefined && b[0] <= r.trueDynamicJ && r.trueDynamicJ <= b[1];
+  }).length;
+  const errs = truthful
     .map((r) => Math.abs((attributed.get(r.requestId) ?? 0) - r.trueDynamicJ) / r.trueDynamicJ)
     .sort((a, b) => a - b);
   return {
     median: errs[Math.floor(errs.length / 2)]!,
     p95: errs[Math.floor(errs.length * 0.95)]!,
     conservation,
+    coverage: inside / truthful.length,
     seconds: (Date.now() - started) / 1000,
   };
 }
@@ -169,6 +193,7 @@ const addRow = (name: string, r: ReturnType<typeof run>): void => {
     name,
     (r.median * 100).toFixed(2),
     (r.p95 * 100).toFixed(2),
+    (r.coverage * 100).toFixed(1),
     r.conservation.toExponential(1),
     r.seconds.toFixed(1),
   ]);
@@ -188,6 +213,10 @@ for (const [name, model, kappa] of [
 ] as const) {
   addRow(name, run(model, kappa));
 }
+addRow(
+  'defaults: auto share model, online kappa (joiner defaults)',
+  run('auto', 0.1, null, readings1s, 1000, true),
+);
 const observations100: KappaObservation[] = [];
 addRow(
   'time share, 100 ms counters',
@@ -198,6 +227,7 @@ addRow(
   `phase-aware (fitted kappa ${fit100.kappa.toFixed(3)}), 100 ms counters`,
   run('phase', fit100.kappa, null, counters100ms, 100),
 );
+addRow('defaults, online kappa, 100 ms counters', run('auto', 0.1, null, counters100ms, 100, true));
 const describe = (f: KappaFit): string =>
   `kappa ${f.kappa.toFixed(4)} +- ${f.kappaStdErr.toFixed(4)} from ${f.windows} clean windows ` +
   `(${f.prefillJPerToken.toFixed(4)} J/prefill token, ${f.decodeJPerToken.toFixed(4)} J/decode token, ` +
@@ -209,5 +239,15 @@ process.stdout.write(
     `fit-kappa, 100 ms counters:  ${describe(fit100)}\n\n`,
 );
 process.stdout.write(
-  table(['share model', 'median err %', 'p95 err %', 'max conservation err', 'engine s'], rows),
+  table(
+    [
+      'share model',
+      'median err %',
+      'p95 err %',
+      '90 % interval coverage %',
+      'max conservation err',
+      'engine s',
+    ],
+    rows,
+  ),
 );

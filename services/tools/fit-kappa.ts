@@ -13,6 +13,7 @@ import type { Config } from '../config/config.ts';
 import type { Fleet } from '../core/fleet.ts';
 import { HostEngine } from '../core/engine/engine.ts';
 import { emptyEmissions } from '../core/engine/emissions.ts';
+import { fitProblem } from '../core/kappa-calibration.ts';
 import { fitKappa, type KappaFit, type KappaObservation } from '../core/kappa-fit.ts';
 import { validateHeartbeat, validatePower, validateRequest } from '../core/validate.ts';
 import { toSample } from '../joiner/routing.ts';
@@ -174,13 +175,25 @@ export function formatFits(fits: readonly KappaFit[], stats: ReplayStats): strin
     f(k.offsetW, 1),
     f(k.r2, 3),
     k.problem ?? 'ok',
+    // The joiner's own thresholds (decision record 0016): would it use this fit online?
+    k.problem ? '-' : (fitProblem(k) ?? 'yes'),
   ]);
   const good = fits.filter((k) => k.problem === null);
   return (
     `replayed ${stats.records} records (${stats.skipped} skipped as invalid or outside the range); ` +
     `${stats.windows} clean accelerator windows\n\n` +
     table(
-      ['model', 'windows', 'J/prefill tok', 'J/decode tok', 'kappa ± s.e.', 'offset W', 'R2', 'fit'],
+      [
+        'model',
+        'windows',
+        'J/prefill tok',
+        'J/decode tok',
+        'kappa ± s.e.',
+        'offset W',
+        'R2',
+        'fit',
+        'online',
+      ],
       rows,
     ) +
     (good.length > 0

@@ -23,6 +23,8 @@ export interface EngineSettings {
   shareModel: ShareModelSetting;
   defaultKappa: number;
   kappaByModel: Readonly<Record<string, number>>;
+  /** defaultKappa is the built-in guess, not an operator's value: its error bar is wide. */
+  defaultKappaIsGuess?: boolean;
   idleSource: 'catalog' | 'learned';
   /** Windows whose attribution is cached for assembling request rows. */
   attributionCacheWindows: number;
@@ -60,6 +62,15 @@ export interface RequestRow {
   waterL: number | null;
   ciSource: 'series' | 'annual' | 'mixed';
   shareModel: ShareModel;
+  /** 90 % error bars (intervals.ts): accelerator dynamic, facility energy and location CO2e. */
+  acceleratorDynamicLoJ: number;
+  acceleratorDynamicHiJ: number;
+  facilityLoJ: number;
+  facilityHiJ: number;
+  co2eLocationLoG: number;
+  co2eLocationHiG: number;
+  /** The kappa its windows were attributed with (the last window's: fits change at epochs). */
+  kappa: number;
   flags: string[];
   version: number;
   methodVersion: string;

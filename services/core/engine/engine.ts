@@ -8,7 +8,10 @@ import { attributeWindow, type DeviceWindow, type WindowAttribution } from '../a
 import { FleetError } from '../errors.ts';
 import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } from '../fleet.ts';
 import { integrateWindow, toIntervals } from '../integrate.ts';
+import type { KappaSchedule } from '../kappa-calibration.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
+import { kappaBand } from '../intervals.ts';
+import { supportedModel } from '../shares.ts';
 import {
   deviceKey,
   type Heartbeat,
@@ -55,6 +58,8 @@ export class HostEngine {
   private readonly facility: Facility;
   /** Receives one observation per clean accelerator device-window as it closes (fit-kappa). */
   kappaSink: ((o: KappaObservation) => void) | null = null;
+  /** Online fits (decision record 0016); a fixed kappa of the model in the settings wins. */
+  kappaSchedule: KappaSchedule | null = null;
 
   constructor(
     readonly spec: HostSpec,
@@ -282,13 +287,49 @@ export class HostEngine {
     }
   }
 
+  /** The kappa a window of `model` starting at `w` is attributed with. */
+  private kappaFor(model: string, w: number): number {
+    return (
+      this.settings.kappaByModel[model] ??
+      this.kappaSchedule?.at(model, w)?.kappa ??
+      this.settings.defaultKappa
+    );
+  }
+
+  private kappaBandFor(model: string, w: number): readonly [number, number] {
+    const pinned = this.settings.kappaByModel[model];
+    if (pinned !== undefined) return kappaBand(pinned, 'pinned');
+    const fit = this.kappaSchedule?.at(model, w);
+    if (fit) return kappaBand(fit.kappa, 'fit', fit.kappaStdErr);
+    const guess = this.kappaSchedule !== null || this.settings.defaultKappaIsGuess === true;
+    return kappaBand(this.settings.defaultKappa, guess ? 'default' : 'pinned');
+  }
+
+  /**
+   * A request with tokens but no usable first-token time, given one estimated from the prefill
+   * rate of the fit in effect at its start, so that its device-windows keep the phase model for
+   * every request on them; itself when it needs none or no fit knows the rate (then the token
+   * model, as before). Derived from the persisted fit only, so a replay estimates the same.
+   */
+  private withPhases(r: RequestLog): RequestLog {
+    if (supportedModel(r) !== 'token') return r;
+    const rate = this.kappaSchedule?.at(r.model, windowOf(r.tStartMs, this.w))?.prefillTokensPerS ?? 0;
+    if (!(rate > 0)) return r;
+    const prefillMs = ((r.promptTokens ?? 0) / rate) * 1000;
+    return { ...r, tFirstTokenMs: Math.min(r.tEndMs, r.tStartMs + prefillMs) };
+  }
+
   private requestRow(r: RequestLog) {
-    return requestRow(r, this.facility, this.w, (w) => {
+    // A fit changes at an epoch boundary, rarely inside a request: the row names its last window's.
+    const kappa = this.kappaFor(r.model, lastWindowStartMs(r, this.w));
+    const row = requestRow(r, this.facility, this.w, kappa, (w) => {
       const fz = this.frozen.get(w);
       if (fz) return fz;
       const flags = this.idleFlags.get(w) ?? [];
       return { att: this.attribution(w), version: this.revisions.has(w) ? this.versions.of(w) : 0, flags };
     });
+    if (this.withPhases(r) !== r) row.flags = [...row.flags, 'ttft-estimated'].sort();
+    return row;
   }
 
   private modelFor(role: Role | 'rest') {
@@ -330,12 +371,13 @@ export class HostEngine {
       w,
       w + this.w,
       this.deviceWindows(w),
-      this.index.requestsIn(w),
+      this.index.requestsIn(w).map((r) => this.withPhases(r)),
       factorsAt(this.fleet, this.facility, w),
       {
         idlePolicy: this.settings.idlePolicy,
         shareModel: this.settings.shareModel,
-        kappaOf: (m) => this.settings.kappaByModel[m] ?? this.settings.defaultKappa,
+        kappaOf: (m) => this.kappaFor(m, w),
+        kappaBandOf: (m) => this.kappaBandFor(m, w),
       },
     );
     this.cache.set(w, att);

@@ -43,6 +43,7 @@ export function requestRow(
   r: RequestLog,
   facility: Facility,
   windowMs: number,
+  kappa: number,
   windowOf: (w: number) => WindowView | undefined,
 ): RequestRow {
   const total = emptyContribution();
@@ -62,6 +63,8 @@ export function requestRow(
     else annual++;
   }
   if (total.estimatedJ > 0) flags.add('estimated');
+  // Facility bounds scale IT's by the request's own facility/IT ratio (its PUE, series included).
+  const pue = total.itJ > 0 ? (total.itJ + total.overheadJ) / total.itJ : 1;
   return {
     requestId: r.requestId,
     host: r.host,
@@ -93,6 +96,13 @@ export function requestRow(
     waterL: total.waterL,
     ciSource: series > 0 && annual > 0 ? 'mixed' : series > 0 ? 'series' : 'annual',
     shareModel: RANK_MODEL[total.modelRank]!,
+    acceleratorDynamicLoJ: total.acceleratorDynamicLoJ,
+    acceleratorDynamicHiJ: total.acceleratorDynamicHiJ,
+    facilityLoJ: total.itLoJ * pue,
+    facilityHiJ: total.itHiJ * pue,
+    co2eLocationLoG: total.co2eLocationLoG,
+    co2eLocationHiG: total.co2eLocationHiG,
+    kappa,
     flags: [...flags].sort(),
     version: Math.max(version, 1),
     methodVersion: METHOD_VERSION,
