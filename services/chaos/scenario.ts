@@ -21,7 +21,13 @@ const HOSTS = ['host-a', 'host-b', 'host-c'];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Settings that make faults bite within a short run (see the crash test for why each). */
+/**
+ * Settings that make faults bite within a short run: no out-of-orderness or lateness allowance, so
+ * windows close as soon as data passes them; a short horizon H (set by the scale), so the commit
+ * point moves within the run and a restart resumes from a committed offset instead of offset 0;
+ * small batches, so kills land between inserts and commits; the shortest session timeout, so a
+ * killed member's partitions move on quickly.
+ */
 export const FAULT_SETTINGS: Env = {
   JOULESTREAM_OUT_OF_ORDERNESS_MS: '0',
   JOULESTREAM_ALLOWED_LATENESS_MS: '0',
@@ -29,6 +35,44 @@ export const FAULT_SETTINGS: Env = {
   JOULESTREAM_MAX_BATCH_ROWS: '500',
   JOULESTREAM_SESSION_TIMEOUT_MS: '6000',
 };
+
+/**
+ * How big a scenario is. Both scales feed the same records per second of wall time and span the
+ * same number of horizons of event time (one request every 500 ms, so `requests` × 0.5 s = 10 H),
+ * so the same edges are crossed: windows leave H, offsets are committed, kills and outages land
+ * mid-stream. `npm run chaos` runs FULL_SCALE; the test command runs QUICK_SCALE.
+ */
+export interface Scale {
+  name: 'full' | 'quick';
+  /** Requests fed, one every 500 ms of event time, over three hosts and six instances. */
+  requests: number;
+  /** The correction horizon H. */
+  horizonMs: number;
+  /** SIGKILLs in the sigkill scenario. */
+  kills: number;
+  /** How long ClickHouse stays down in the outage scenario: several session timeouts and backoff steps. */
+  clickhouseOutageMs: number;
+}
+
+export const FULL_SCALE: Scale = {
+  name: 'full',
+  requests: 600,
+  horizonMs: 30_000,
+  kills: 10,
+  clickhouseOutageMs: 30_000,
+};
+
+export const QUICK_SCALE: Scale = {
+  name: 'quick',
+  requests: 200,
+  horizonMs: 10_000,
+  kills: 3,
+  clickhouseOutageMs: 15_000,
+};
+
+/** A feed time given for FULL_SCALE, shortened with the input so the rate stays the same. */
+export const feedMsAt = (scale: Scale, fullScaleMs: number): number =>
+  Math.round((fullScaleMs * scale.requests) / FULL_SCALE.requests);
 
 export interface Run {
   /** The clean reference: its own database and consumer group, same topics. */
@@ -48,6 +92,11 @@ export interface Run {
   fedDone: () => boolean;
   /** Resolves once `fraction` of the input has been fed. */
   progress: (fraction: number) => Promise<void>;
+  /**
+   * The clean joiner, once started (by `cleanAlongside`, or by a scenario after its last server
+   * fault); null until then, and `finish` starts one after the feed.
+   */
+  cleanJoiner: JoinerProcess | null;
 }
 
 /**
@@ -59,10 +108,22 @@ export interface Run {
  */
 export async function startRun(
   base: Env,
-  opts: { requests?: number; feedMs?: number; withCorpus?: boolean; seed?: number } = {},
+  opts: {
+    requests?: number;
+    horizonMs?: number;
+    feedMs?: number;
+    withCorpus?: boolean;
+    seed?: number;
+    /** Start the clean joiner now, to run beside the faulty one (for faults that spare it). */
+    cleanAlongside?: boolean;
+  } = {},
 ): Promise<Run> {
-  const nRequests = opts.requests ?? 600;
-  const clean: Env = { ...base, ...FAULT_SETTINGS };
+  const nRequests = opts.requests ?? FULL_SCALE.requests;
+  const clean: Env = {
+    ...base,
+    ...FAULT_SETTINGS,
+    JOULESTREAM_HORIZON_MS: String(opts.horizonMs ?? FULL_SCALE.horizonMs),
+  };
   const faulty: Env = {
     ...clean,
     CLICKHOUSE_DATABASE: `${clean.CLICKHOUSE_DATABASE!}_faulty`,
@@ -160,7 +221,20 @@ export async function startRun(
       : new Promise<void>((resolve) => waiters.push({ fraction, resolve }));
   let isFed = false;
   void fed.then(() => (isFed = true));
-  return { clean, faulty, kafka, topics, requests, recordsIn, corpus, fed, fedDone: () => isFed, progress };
+  const cleanJoiner = opts.cleanAlongside ? await startJoiner(clean) : null;
+  return {
+    clean,
+    faulty,
+    kafka,
+    topics,
+    requests,
+    recordsIn,
+    corpus,
+    fed,
+    fedDone: () => isFed,
+    progress,
+    cleanJoiner,
+  };
 }
 
 const toWire = ({ instance: _i, trueDynamicJ: _t, ...r }: SimRequest) => r;
