@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# The test command (npm test): installs what it needs, checks types and style, then runs every test
-# in one node:test run. Integration tests use KAFKA_BROKERS/CLICKHOUSE_URL when given, else
+# The test command (npm test): installs what it needs, then runs every test file in two node:test
+# runs, with the typecheck and lint beside the second:
+#   1. every file that leaves the servers running, several files at a time (each integration test
+#      has its own topics, consumer group and database, so they can share the servers);
+#   2. the files that stop Kafka or ClickHouse (found by their use of stackControl or kafkaControl),
+#      one at a time, alone on the stack, while the typecheck and lint run.
+# Both runs' results are summed in the closing lines; a failure in either, or in the typecheck or
+# lint, fails the command. Integration tests use KAFKA_BROKERS/CLICKHOUSE_URL when given, else
 # testcontainers when a Docker engine answers, else the native stack (deploy/native/stack.sh).
+#
+#   JOULESTREAM_TEST_CONCURRENCY   files at a time in the first run (default 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KAFKAJS_NO_PARTITIONER_WARNING=1
@@ -23,12 +31,58 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
-echo "== typecheck"
-npm run -s typecheck
-echo "== lint"
-npm run -s lint
+jobs=${JOULESTREAM_TEST_CONCURRENCY:-4}
+# testcontainers maps Kafka to the fixed host port 19092 and each test process starts its own
+# containers, so with Docker (and no endpoints given) files run one at a time, as before.
+if [ -z "${KAFKA_BROKERS:-}${CLICKHOUSE_URL:-}" ] && { [ -S /var/run/docker.sock ] || [ -n "${DOCKER_HOST:-}" ]; }; then
+  echo "== a Docker engine may answer: test files run one at a time (testcontainers uses fixed ports)"
+  jobs=1
+fi
 
-echo "== tests (unit, property, integration on real Kafka and ClickHouse)"
-mapfile -t files < <(find services test -name '*.test.ts' | sort)
-node --import tsx --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+# The slowest files start first, so the concurrent run does not end waiting on one of them (each
+# took 30-65 s on the 2-core machine; most other files take under 10 s).
+slow_first=(test/crash.test.ts test/scale-out.test.ts test/bad-input.test.ts test/kafka-security.test.ts test/prefetch.test.ts)
+mapfile -t all < <(find services test -name '*.test.ts' | sort)
+mapfile -t stopping < <(grep -lE '\b(stackControl|kafkaControl)\(' "${all[@]}" || true)
+shared=()
+for f in "${slow_first[@]}"; do [ -f "$f" ] && ! printf '%s\n' "${stopping[@]}" | grep -qxF "$f" && shared+=("$f"); done
+for f in "${all[@]}"; do
+  printf '%s\n' "${stopping[@]}" "${slow_first[@]}" | grep -qxF "$f" || shared+=("$f")
+done
+
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+status=0
+
+echo "== tests, run 1 of 2: ${#shared[@]} files that leave the servers running, $jobs at a time"
+node --import tsx --test --test-concurrency="$jobs" --test-reporter=spec "${shared[@]}" 2>&1 | tee "$logs/run1.log" \
+  || status=1
+
+echo "== typecheck and lint (in the background), beside run 2"
+( npm run -s typecheck && echo "== typecheck passed" && npm run -s lint ) >"$logs/static.log" 2>&1 &
+static_pid=$!
+
+if [ "${#stopping[@]}" -gt 0 ]; then
+  echo "== tests, run 2 of 2: ${#stopping[@]} files that stop Kafka or ClickHouse, one at a time: ${stopping[*]}"
+  node --import tsx --test --test-concurrency=1 --test-reporter=spec "${stopping[@]}" 2>&1 | tee "$logs/run2.log" \
+    || status=1
+fi
+
+static_rc=0
+wait "$static_pid" || static_rc=$?
+echo "== typecheck and lint output"
+cat "$logs/static.log"
+if [ "$static_rc" != 0 ]; then
+  echo "!! typecheck or lint FAILED (exit $static_rc)"
+  status=1
+fi
+
+# The closing lines sum both runs, in node:test's own format. A run that died before its summary
+# leaves no lines to sum; its exit status has already failed the command.
+echo "== totals over both runs"
+for key in tests suites pass fail cancelled skipped todo; do
+  n=$(cat "$logs"/run*.log | sed -n "s/^ℹ $key \([0-9][0-9]*\)$/\1/p" | awk '{ s += $1 } END { print s + 0 }')
+  echo "ℹ $key $n"
+done
 echo "== test command took ${SECONDS}s"
+exit "$status"
