@@ -17,6 +17,7 @@ import {
   startJoiner,
   startRun,
   timeToCatchUp,
+  untilJoined,
   type Comparison,
   type JoinerProcess,
   type Run,
@@ -91,6 +92,45 @@ async function finish(
 const newestWindow = async (env: Env) =>
   Number((await query(env, 'SELECT max(window_start_ms) AS n FROM host_ledger'))[0]!.n);
 
+/**
+ * The input of an outage scenario and its joiner. The feed starts once the joiner has joined its
+ * group, and holds at `faultAt` of the input until `faultInPlace` is called, so the outage always
+ * meets a running joiner with input still to come. Without the gates, on the loaded 2-core
+ * machine, the quick scale's whole feed was over before the joiner had started and ClickHouse had
+ * stopped: the joiner had inserted everything, had nothing to hold, and never paused.
+ */
+async function outageRun(
+  base: Env,
+  scale: Scale,
+  faultAt: number,
+): Promise<{ run: Run; p: JoinerProcess; faultInPlace: () => void }> {
+  let go!: () => void;
+  let faultInPlace!: () => void;
+  const run = await startRun(base, {
+    requests: scale.requests,
+    horizonMs: scale.horizonMs,
+    feedMs: scale.outageFeedMs,
+    ...(scale.outageIdleTimeoutMs ? { idleTimeoutMs: scale.outageIdleTimeoutMs } : {}),
+    feedWhen: new Promise<void>((r) => (go = r)),
+    hold: { fraction: faultAt, until: new Promise<void>((r) => (faultInPlace = r)) },
+  });
+  const p = await startJoiner(run.faulty);
+  await untilJoined(p);
+  go();
+  await midRun(run, faultAt);
+  return { run, p, faultInPlace };
+}
+
+/** Waits until `fraction` of the input is fed and the faulty joiner has written rows. */
+async function midRun(run: Run, fraction: number, timeoutMs = 60_000): Promise<void> {
+  await run.progress(fraction);
+  const deadline = Date.now() + timeoutMs;
+  while ((await newestWindow(run.faulty)) <= 0) {
+    if (Date.now() > deadline) throw new Error(`the faulty joiner wrote no rows within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
 /** The input of a scale, fed over `fullScaleFeedMs` at full scale (the same rate at any scale). */
 const runAt = (base: Env, scale: Scale, fullScaleFeedMs: number, more: Parameters<typeof startRun>[1] = {}) =>
   startRun(base, {
@@ -154,10 +194,9 @@ async function clickhouseOutageScenarioBody(
   scale = FULL_SCALE,
 ): Promise<ChaosResult> {
   const outageMs = scale.clickhouseOutageMs;
-  const run = await runAt(base, scale, 40_000);
-  const p = await startJoiner(run.faulty);
-  await run.progress(0.25);
+  const { run, p, faultInPlace } = await outageRun(base, scale, 0.25);
   await clickhouse.stop();
+  faultInPlace();
   let pausedDuringOutage = false;
   try {
     await sleep(outageMs);
@@ -190,10 +229,9 @@ async function brokerRestartScenarioBody(
   kafka: ServerControl,
   scale = FULL_SCALE,
 ): Promise<ChaosResult> {
-  const run = await runAt(base, scale, 40_000);
-  const p = await startJoiner(run.faulty);
-  await run.progress(0.4);
+  const { run, p, faultInPlace } = await outageRun(base, scale, 0.4);
   await kafka.stop();
+  faultInPlace();
   try {
     await sleep(5000);
   } finally {

@@ -12,7 +12,7 @@ import { createKafka, ensureTopics, Publisher, topicsFor, type Topics } from '..
 import { createLogger } from '../adapters/logger.ts';
 import { loadConfig, type Env } from '../config/config.ts';
 import { llama8b, rng, scheduleRequests, simulateReadings, type SimRequest } from '../sim/fleet-sim.ts';
-import type { Kafka } from 'kafkajs';
+import kafkajs, { type Kafka } from 'kafkajs';
 import { badInputs, type BadRecord } from './corpus.ts';
 import { readingMessage, requestMessage } from '../sim/wire.ts';
 
@@ -52,6 +52,16 @@ export interface Scale {
   kills: number;
   /** How long ClickHouse stays down in the outage scenario: several session timeouts and backoff steps. */
   clickhouseOutageMs: number;
+  /** The feed time of the two server outages (the feed also holds until the server is down). */
+  outageFeedMs: number;
+  /**
+   * The joiners' idle timeout in the outage scenarios, or null for the service's default (30 s).
+   * Idleness runs on the wall clock today (issue 13, item 3): on the loaded 2-core machine a broker
+   * restart took over 30 s, every stream went idle, windows closed, and at H = 10 s the records
+   * that came after the restart were late (62 late power records, 114 changed rows). The quick
+   * scale's outages must not depend on how fast a server restarts on a busy machine.
+   */
+  outageIdleTimeoutMs: number | null;
 }
 
 export const FULL_SCALE: Scale = {
@@ -60,6 +70,8 @@ export const FULL_SCALE: Scale = {
   horizonMs: 30_000,
   kills: 10,
   clickhouseOutageMs: 30_000,
+  outageFeedMs: 40_000,
+  outageIdleTimeoutMs: null,
 };
 
 export const QUICK_SCALE: Scale = {
@@ -68,6 +80,8 @@ export const QUICK_SCALE: Scale = {
   horizonMs: 10_000,
   kills: 3,
   clickhouseOutageMs: 15_000,
+  outageFeedMs: 20_000,
+  outageIdleTimeoutMs: 120_000,
 };
 
 /** A feed time given for FULL_SCALE, shortened with the input so the rate stays the same. */
@@ -116,6 +130,12 @@ export async function startRun(
     seed?: number;
     /** Start the clean joiner now, to run beside the faulty one (for faults that spare it). */
     cleanAlongside?: boolean;
+    /** Hold the feed until this resolves (until the joiner under test has joined its group). */
+    feedWhen?: Promise<void>;
+    /** Stop feeding once `fraction` is fed, until `until` resolves (until a fault is in place). */
+    hold?: { fraction: number; until: Promise<void> };
+    /** The joiners' idle timeout (wall clock); the default is the service's. */
+    idleTimeoutMs?: number;
   } = {},
 ): Promise<Run> {
   const nRequests = opts.requests ?? FULL_SCALE.requests;
@@ -123,6 +143,7 @@ export async function startRun(
     ...base,
     ...FAULT_SETTINGS,
     JOULESTREAM_HORIZON_MS: String(opts.horizonMs ?? FULL_SCALE.horizonMs),
+    ...(opts.idleTimeoutMs ? { JOULESTREAM_IDLE_TIMEOUT_MS: String(opts.idleTimeoutMs) } : {}),
   };
   const faulty: Env = {
     ...clean,
@@ -164,14 +185,23 @@ export async function startRun(
   let done = 0;
   const waiters: { fraction: number; resolve: () => void }[] = [];
   const publisher = new Publisher(kafka);
-  await publisher.connect();
   const recordsIn = requests.length + samples.length + 2 * HOSTS.length + corpus.length;
   const send = async (stream: 'requests' | 'power', msgs: { key: string; value: Buffer }[]) => {
-    for (const t of sets) await publisher.send(stream === 'requests' ? t.requests : t.power, msgs);
+    for (const t of sets)
+      await sendThroughRestarts(publisher, stream === 'requests' ? t.requests : t.power, msgs);
   };
   const fed = (async () => {
+    // Connected only once the feed may start, so a scenario that fails before then leaves no
+    // producer holding the test process open.
+    if (opts.feedWhen) await opts.feedWhen;
+    await publisher.connect();
     let ri = 0;
+    let held = false;
     for (let i = 0; i < samples.length; i += chunk) {
+      if (opts.hold && !held && done >= opts.hold.fraction) {
+        held = true;
+        await opts.hold.until;
+      }
       const part = samples.slice(i, i + chunk);
       const until = part[part.length - 1]!.tMs;
       const reqs = [];
@@ -238,6 +268,30 @@ export async function startRun(
 }
 
 const toWire = ({ instance: _i, trueDynamicJ: _t, ...r }: SimRequest) => r;
+
+/**
+ * The feeder's send, tried again while the broker is away. kafkajs gives up reconnecting after its
+ * client's retries (8, at most 5 s apart: about 21 s) with a KafkaJSNonRetriableError, and on the
+ * loaded 2-core machine a broker restart took 24 s, which failed the feed, not the joiner under
+ * test. A collector has its disk spool for this; the feeder waits. Both runs read the same topics,
+ * so a batch written twice reaches both alike.
+ */
+async function sendThroughRestarts(
+  publisher: Publisher,
+  topic: string,
+  msgs: { key: string; value: Buffer }[],
+  timeoutMs = 180_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await publisher.send(topic, msgs);
+    } catch (err) {
+      if (!(err instanceof kafkajs.KafkaJSError) || Date.now() > deadline) throw err;
+      await sleep(1000);
+    }
+  }
+}
 
 /** A free TCP port for a child's health and metrics endpoint. */
 export async function freePort(): Promise<number> {
@@ -309,6 +363,18 @@ interface Snapshot {
   backlog: number;
   lastBatchMs: number;
   consumed: number;
+}
+
+/** Waits until `p` has joined its group and owns partitions. */
+export async function untilJoined(p: JoinerProcess, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await snapshot(p);
+    if (s?.joined && !s.idle) return;
+    if (Date.now() > deadline)
+      throw new Error(`joiner did not join within ${timeoutMs} ms: ${JSON.stringify(s)}`);
+    await sleep(200);
+  }
 }
 
 async function snapshot(p: JoinerProcess): Promise<Snapshot | null> {
