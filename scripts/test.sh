@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The test command (npm test): installs what it needs, then runs every test file in two node:test
-# runs, with the typecheck and lint beside the second:
-#   1. every file that leaves the servers running, several files at a time (each integration test
-#      has its own topics, consumer group and database, so they can share the servers);
+# The test command (npm test): installs what it needs, then runs every test file in three node:test
+# runs, with the typecheck and lint beside the last two:
+#   1. the integration files (test/) that leave the servers running, several at a time: each has
+#      its own topics, consumer group and database, so they can share the servers;
 #   2. the files that stop Kafka or ClickHouse (found by their use of stackControl or kafkaControl),
-#      one at a time, alone on the stack, while the typecheck and lint run.
-# Both runs' results are summed in the closing lines; a failure in either, or in the typecheck or
-# lint, fails the command. Integration tests use KAFKA_BROKERS/CLICKHOUSE_URL when given, else
-# testcontainers when a Docker engine answers, else the native stack (deploy/native/stack.sh).
+#      one at a time, alone on the stack;
+#   3. beside run 2, which mostly waits for servers to stop and start: the unit and property tests
+#      (services/), which need no server, and the typecheck and lint. Their output is shown once
+#      run 2 is over.
+# The closing lines sum the three runs; a failure in any, or in the typecheck or lint, fails the
+# command. Integration tests use KAFKA_BROKERS/CLICKHOUSE_URL when given, else testcontainers when
+# a Docker engine answers, else the native stack (deploy/native/stack.sh).
 #
-#   JOULESTREAM_TEST_CONCURRENCY   files at a time in the first run (default 4)
+#   JOULESTREAM_TEST_CONCURRENCY   integration files at a time in run 1 (default 4)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export KAFKAJS_NO_PARTITIONER_WARNING=1
@@ -42,31 +45,48 @@ fi
 # The slowest files start first, so the concurrent run does not end waiting on one of them (each
 # took 30-65 s on the 2-core machine; most other files take under 10 s).
 slow_first=(test/crash.test.ts test/scale-out.test.ts test/bad-input.test.ts test/kafka-security.test.ts test/prefetch.test.ts)
-mapfile -t all < <(find services test -name '*.test.ts' | sort)
-mapfile -t stopping < <(grep -lE '\b(stackControl|kafkaControl)\(' "${all[@]}" || true)
+mapfile -t all < <(find test -name '*.test.ts' | sort)
+mapfile -t unit < <(find services -name '*.test.ts' | sort)
+mapfile -t stopping < <(grep -lE '\b(stackControl|kafkaControl)\(' "${all[@]}" "${unit[@]}" || true)
 shared=()
 for f in "${slow_first[@]}"; do [ -f "$f" ] && ! printf '%s\n' "${stopping[@]}" | grep -qxF "$f" && shared+=("$f"); done
 for f in "${all[@]}"; do
   printf '%s\n' "${stopping[@]}" "${slow_first[@]}" | grep -qxF "$f" || shared+=("$f")
 done
+# A unit test that stops a server would be a mistake; it still runs alone in run 2, not in run 3.
+units=()
+for f in "${unit[@]}"; do printf '%s\n' "${stopping[@]}" | grep -qxF "$f" || units+=("$f"); done
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 status=0
 
-echo "== tests, run 1 of 2: ${#shared[@]} files that leave the servers running, $jobs at a time"
+echo "== tests, run 1 of 3: ${#shared[@]} integration files that leave the servers running, $jobs at a time"
 node --import tsx --test --test-concurrency="$jobs" --test-reporter=spec "${shared[@]}" 2>&1 | tee "$logs/run1.log" \
   || status=1
 
-echo "== typecheck and lint (in the background), beside run 2"
+echo "== in the background, beside run 2: run 3 of 3 (${#units[@]} unit and property test files, 2 at a time), typecheck and lint"
 ( npm run -s typecheck && echo "== typecheck passed" && npm run -s lint ) >"$logs/static.log" 2>&1 &
 static_pid=$!
+# Two at a time: these are CPU-bound, and the machine has two cores.
+if [ "${#units[@]}" -gt 0 ]; then
+  node --import tsx --test --test-concurrency=2 --test-reporter=spec "${units[@]}" >"$logs/run3.log" 2>&1 &
+else
+  true >"$logs/run3.log" &
+fi
+unit_pid=$!
 
 if [ "${#stopping[@]}" -gt 0 ]; then
-  echo "== tests, run 2 of 2: ${#stopping[@]} files that stop Kafka or ClickHouse, one at a time: ${stopping[*]}"
+  echo "== tests, run 2 of 3: ${#stopping[@]} files that stop Kafka or ClickHouse, one at a time: ${stopping[*]}"
   node --import tsx --test --test-concurrency=1 --test-reporter=spec "${stopping[@]}" 2>&1 | tee "$logs/run2.log" \
     || status=1
 fi
+
+unit_rc=0
+wait "$unit_pid" || unit_rc=$?
+echo "== tests, run 3 of 3 (unit and property tests, ran beside run 2)"
+cat "$logs/run3.log"
+[ "$unit_rc" = 0 ] || status=1
 
 static_rc=0
 wait "$static_pid" || static_rc=$?
@@ -77,9 +97,9 @@ if [ "$static_rc" != 0 ]; then
   status=1
 fi
 
-# The closing lines sum both runs, in node:test's own format. A run that died before its summary
-# leaves no lines to sum; its exit status has already failed the command.
-echo "== totals over both runs"
+# The closing lines sum the three runs, in node:test's own format. A run that died before its
+# summary leaves no lines to sum; its exit status has already failed the command.
+echo "== totals over the three runs"
 for key in tests suites pass fail cancelled skipped todo; do
   n=$(cat "$logs"/run*.log | sed -n "s/^ℹ $key \([0-9][0-9]*\)$/\1/p" | awk '{ s += $1 } END { print s + 0 }')
   echo "ℹ $key $n"
