@@ -24,7 +24,7 @@ export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
 /**
  * Settings that make faults bite within a short run: no out-of-orderness or lateness allowance, so
  * windows close as soon as data passes them; a short horizon H (set by the scale), so the commit
- * point moves within the run and a restart resumes from a committed offset instead of offset 0;
+ * point can move within the run (at the default H of 15 minutes a restart would replay from 0);
  * small batches, so kills land between inserts and commits; the shortest session timeout, so a
  * killed member's partitions move on quickly.
  */
