@@ -6,8 +6,8 @@
 #   2. the files that stop Kafka or ClickHouse (found by their use of stackControl or kafkaControl),
 #      one at a time, alone on the stack;
 #   3. beside run 2, which mostly waits for servers to stop and start: the unit and property tests
-#      (services/), which need no server, and the typecheck and lint. Their output is shown once
-#      run 2 is over.
+#      (services/) and the test/ files that never ask for the stack (chDB, compose), which need no
+#      server, and the typecheck and lint. Their output is shown once run 2 is over.
 # The closing lines sum the three runs; a failure in any, or in the typecheck or lint, fails the
 # command. Integration tests use KAFKA_BROKERS/CLICKHOUSE_URL when given, else testcontainers when
 # a Docker engine answers, else the native stack (deploy/native/stack.sh).
@@ -43,10 +43,12 @@ if [ -z "${KAFKA_BROKERS:-}${CLICKHOUSE_URL:-}" ] && { [ -S /var/run/docker.sock
 fi
 
 # The slowest files start first, so the concurrent run does not end waiting on one of them (each
-# took 30-65 s on the 2-core machine; most other files take under 10 s).
-slow_first=(test/crash.test.ts test/scale-out.test.ts test/bad-input.test.ts test/kafka-security.test.ts test/prefetch.test.ts)
-mapfile -t all < <(find test -name '*.test.ts' | sort)
-mapfile -t unit < <(find services -name '*.test.ts' | sort)
+# took 40-85 s in a full run on the loaded 2-core machine; most other files take under 20 s).
+slow_first=(test/report.test.ts test/crash.test.ts test/bad-input.test.ts test/scale-out.test.ts
+  test/prefetch.test.ts test/kafka-security.test.ts test/secrets.test.ts test/fit-kappa.test.ts)
+# Files in test/ that never ask for the stack (chDB, the compose file) need no server: run 3.
+mapfile -t all < <(grep -l 'support/stack' $(find test -name '*.test.ts' | sort))
+mapfile -t unit < <({ find services -name '*.test.ts'; grep -L 'support/stack' $(find test -name '*.test.ts'); } | sort)
 mapfile -t stopping < <(grep -lE '\b(stackControl|kafkaControl)\(' "${all[@]}" "${unit[@]}" || true)
 shared=()
 for f in "${slow_first[@]}"; do [ -f "$f" ] && ! printf '%s\n' "${stopping[@]}" | grep -qxF "$f" && shared+=("$f"); done
@@ -65,7 +67,7 @@ echo "== tests, run 1 of 3: ${#shared[@]} integration files that leave the serve
 node --import tsx --test --test-concurrency="$jobs" --test-reporter=spec "${shared[@]}" 2>&1 | tee "$logs/run1.log" \
   || status=1
 
-echo "== in the background, beside run 2: run 3 of 3 (${#units[@]} unit and property test files, 2 at a time), typecheck and lint"
+echo "== in the background, beside run 2: run 3 of 3 (${#units[@]} files that need no server, 2 at a time), typecheck and lint"
 ( npm run -s typecheck && echo "== typecheck passed" && npm run -s lint ) >"$logs/static.log" 2>&1 &
 static_pid=$!
 # Two at a time: these are CPU-bound, and the machine has two cores.
@@ -84,7 +86,7 @@ fi
 
 unit_rc=0
 wait "$unit_pid" || unit_rc=$?
-echo "== tests, run 3 of 3 (unit and property tests, ran beside run 2)"
+echo "== tests, run 3 of 3 (files that need no server, ran beside run 2)"
 cat "$logs/run3.log"
 [ "$unit_rc" = 0 ] || status=1
 

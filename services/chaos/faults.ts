@@ -146,13 +146,25 @@ const runAt = (base: Env, scale: Scale, fullScaleFeedMs: number, more: Parameter
  * these faults spare the servers it shares.
  */
 async function sigkillScenarioBody(base: Env, scale = FULL_SCALE, seed = Date.now()): Promise<ChaosResult> {
-  const run = await runAt(base, scale, 30_000, { cleanAlongside: true });
+  let go!: () => void;
+  const run = await startRun(base, {
+    requests: scale.requests,
+    horizonMs: scale.horizonMs,
+    feedMs: scale.sigkillFeedMs,
+    cleanAlongside: true,
+    feedWhen: new Promise<void>((resolve) => (go = resolve)),
+  });
   const r = rng(seed % 100_000);
   let killedAfterProgress = 0;
   const kills = scale.kills;
   for (let k = 0; k < kills; k++) {
     const before = await newestWindow(run.faulty);
     const p = await startJoiner(run.faulty);
+    // The feed starts once the first life has joined, so its start-up does not eat the feed.
+    if (k === 0) {
+      await untilJoined(p);
+      go();
+    }
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && (await newestWindow(run.faulty)) <= before) await sleep(50);
     if ((await newestWindow(run.faulty)) > before) killedAfterProgress++;

@@ -50,6 +50,12 @@ export interface Scale {
   horizonMs: number;
   /** SIGKILLs in the sigkill scenario. */
   kills: number;
+  /**
+   * The sigkill scenario's feed time: each life must find input newer than the last one wrote. At
+   * the rate-preserving 10 s, under four test files at once on the loaded 2-core machine, only 1 of
+   * 3 lives found any (joiners took seconds to start); 20 s leaves room for three starts.
+   */
+  sigkillFeedMs: number;
   /** How long ClickHouse stays down in the outage scenario: several session timeouts and backoff steps. */
   clickhouseOutageMs: number;
   /** The feed time of the two server outages (the feed also holds until the server is down). */
@@ -69,6 +75,7 @@ export const FULL_SCALE: Scale = {
   requests: 600,
   horizonMs: 30_000,
   kills: 10,
+  sigkillFeedMs: 30_000,
   clickhouseOutageMs: 30_000,
   outageFeedMs: 40_000,
   outageIdleTimeoutMs: null,
@@ -79,6 +86,7 @@ export const QUICK_SCALE: Scale = {
   requests: 200,
   horizonMs: 10_000,
   kills: 3,
+  sigkillFeedMs: 20_000,
   clickhouseOutageMs: 15_000,
   outageFeedMs: 20_000,
   outageIdleTimeoutMs: 120_000,
