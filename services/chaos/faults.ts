@@ -5,6 +5,8 @@ import type { DeadLetter } from '../adapters/avro.ts';
 import type { Env } from '../config/config.ts';
 import { rng } from '../sim/fleet-sim.ts';
 import {
+  FULL_SCALE,
+  feedMsAt,
   killAll,
   compare,
   deadLetters,
@@ -15,9 +17,11 @@ import {
   startJoiner,
   startRun,
   timeToCatchUp,
+  untilJoined,
   type Comparison,
   type JoinerProcess,
   type Run,
+  type Scale,
 } from './scenario.ts';
 
 export interface ServerControl {
@@ -28,7 +32,11 @@ export interface ServerControl {
 export interface ChaosResult extends Comparison {
   scenario: string;
   faults: string;
+  /** The scale it ran at (FULL_SCALE for `npm run chaos`, QUICK_SCALE in the tests). */
+  scale: Scale['name'];
   recordsIn: number;
+  /** Requests in the input: each should end as one request row. */
+  requestsIn: number;
   /** Distinct input records (topic, partition, offset) on the dead-letter topic. */
   deadLettered: number;
   /** Reasons of those dead letters, with counts. */
@@ -47,12 +55,13 @@ export interface ChaosResult extends Comparison {
 
 async function finish(
   run: Run,
+  scale: Scale,
   scenario: string,
   faults: string,
   recoveryMs: number | null,
 ): Promise<ChaosResult> {
   await run.fed;
-  await runToCompletion(run.clean, run.requests.length);
+  await runToCompletion(run.clean, run.requests.length, run.cleanJoiner ? [run.cleanJoiner] : undefined);
   const cmp = await compare(run);
   const letters = run.corpus.length > 0 ? await deadLetters(run, run.corpus.length) : [];
   // Replays after faults may dead-letter a record twice; count each input record once.
@@ -68,7 +77,9 @@ async function finish(
   return {
     scenario,
     faults,
+    scale: scale.name,
     recordsIn: run.recordsIn,
+    requestsIn: run.requests.length,
     deadLettered: distinct.size,
     reasons,
     recoveryMs,
@@ -82,16 +93,78 @@ const newestWindow = async (env: Env) =>
   Number((await query(env, 'SELECT max(window_start_ms) AS n FROM host_ledger'))[0]!.n);
 
 /**
- * The joiner killed with SIGKILL `kills` times at random moments, each shortly after that life made
- * progress, so kills land between inserts and commits.
+ * The input of an outage scenario and its joiner. The feed starts once the joiner has joined its
+ * group, and holds at `faultAt` of the input until `faultInPlace` is called, so the outage always
+ * meets a running joiner with input still to come. Without the gates, on the loaded 2-core
+ * machine, the quick scale's whole feed was over before the joiner had started and ClickHouse had
+ * stopped: the joiner had inserted everything, had nothing to hold, and never paused.
  */
-async function sigkillScenarioBody(base: Env, kills = 10, seed = Date.now()): Promise<ChaosResult> {
-  const run = await startRun(base);
+async function outageRun(
+  base: Env,
+  scale: Scale,
+  faultAt: number,
+): Promise<{ run: Run; p: JoinerProcess; faultInPlace: () => void }> {
+  let go!: () => void;
+  let faultInPlace!: () => void;
+  const run = await startRun(base, {
+    requests: scale.requests,
+    horizonMs: scale.horizonMs,
+    feedMs: scale.outageFeedMs,
+    ...(scale.outageIdleTimeoutMs ? { idleTimeoutMs: scale.outageIdleTimeoutMs } : {}),
+    feedWhen: new Promise<void>((r) => (go = r)),
+    hold: { fraction: faultAt, until: new Promise<void>((r) => (faultInPlace = r)) },
+  });
+  const p = await startJoiner(run.faulty);
+  await untilJoined(p);
+  go();
+  await midRun(run, faultAt);
+  return { run, p, faultInPlace };
+}
+
+/** Waits until `fraction` of the input is fed and the faulty joiner has written rows. */
+async function midRun(run: Run, fraction: number, timeoutMs = 60_000): Promise<void> {
+  await run.progress(fraction);
+  const deadline = Date.now() + timeoutMs;
+  while ((await newestWindow(run.faulty)) <= 0) {
+    if (Date.now() > deadline) throw new Error(`the faulty joiner wrote no rows within ${timeoutMs} ms`);
+    await sleep(100);
+  }
+}
+
+/** The input of a scale, fed over `fullScaleFeedMs` at full scale (the same rate at any scale). */
+const runAt = (base: Env, scale: Scale, fullScaleFeedMs: number, more: Parameters<typeof startRun>[1] = {}) =>
+  startRun(base, {
+    requests: scale.requests,
+    horizonMs: scale.horizonMs,
+    feedMs: feedMsAt(scale, fullScaleFeedMs),
+    ...more,
+  });
+
+/**
+ * The joiner killed with SIGKILL `scale.kills` times at random moments, each shortly after that
+ * life made progress, so kills land between inserts and commits. The clean joiner runs beside it:
+ * these faults spare the servers it shares.
+ */
+async function sigkillScenarioBody(base: Env, scale = FULL_SCALE, seed = Date.now()): Promise<ChaosResult> {
+  let go!: () => void;
+  const run = await startRun(base, {
+    requests: scale.requests,
+    horizonMs: scale.horizonMs,
+    feedMs: scale.sigkillFeedMs,
+    cleanAlongside: true,
+    feedWhen: new Promise<void>((resolve) => (go = resolve)),
+  });
   const r = rng(seed % 100_000);
   let killedAfterProgress = 0;
+  const kills = scale.kills;
   for (let k = 0; k < kills; k++) {
     const before = await newestWindow(run.faulty);
     const p = await startJoiner(run.faulty);
+    // The feed starts once the first life has joined, so its start-up does not eat the feed.
+    if (k === 0) {
+      await untilJoined(p);
+      go();
+    }
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && (await newestWindow(run.faulty)) <= before) await sleep(50);
     if ((await newestWindow(run.faulty)) > before) killedAfterProgress++;
@@ -103,12 +176,12 @@ async function sigkillScenarioBody(base: Env, kills = 10, seed = Date.now()): Pr
   const last = await startJoiner(run.faulty);
   const recoveryMs = await timeToCatchUp(last, 120_000, run.fedDone);
   await runToCompletion(run.faulty, run.requests.length, [last]);
-  return { ...(await finish(run, 'sigkill', `${kills} × SIGKILL`, recoveryMs)), killedAfterProgress };
+  return { ...(await finish(run, scale, 'sigkill', `${kills} × SIGKILL`, recoveryMs)), killedAfterProgress };
 }
 
 /** Three joiners in one group; one is killed a quarter of the way in and restarted halfway. */
-async function scaleOutScenarioBody(base: Env): Promise<ChaosResult> {
-  const run = await startRun(base, { feedMs: 40_000 });
+async function scaleOutScenarioBody(base: Env, scale = FULL_SCALE): Promise<ChaosResult> {
+  const run = await runAt(base, scale, 40_000, { cleanAlongside: true });
   const procs: JoinerProcess[] = [];
   for (let i = 0; i < 3; i++) procs.push(await startJoiner(run.faulty));
   await run.progress(0.25);
@@ -120,19 +193,22 @@ async function scaleOutScenarioBody(base: Env): Promise<ChaosResult> {
   const recoveryMs = Date.now() - t0;
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, procs);
-  return finish(run, 'scale-out', '3 joiners, 1 SIGKILL + restart', recoveryMs);
+  return finish(run, scale, 'scale-out', '3 joiners, 1 SIGKILL + restart', recoveryMs);
 }
 
-/** ClickHouse stopped for `outageMs` while the joiner runs and input keeps arriving. */
+/**
+ * ClickHouse stopped for `scale.clickhouseOutageMs` while the joiner runs and input keeps arriving.
+ * The clean joiner starts once ClickHouse is back, so the outage never touches it.
+ */
 async function clickhouseOutageScenarioBody(
   base: Env,
   clickhouse: ServerControl,
-  outageMs = 30_000,
+  scale = FULL_SCALE,
 ): Promise<ChaosResult> {
-  const run = await startRun(base, { feedMs: 40_000 });
-  const p = await startJoiner(run.faulty);
-  await run.progress(0.25);
+  const outageMs = scale.clickhouseOutageMs;
+  const { run, p, faultInPlace } = await outageRun(base, scale, 0.25);
   await clickhouse.stop();
+  faultInPlace();
   let pausedDuringOutage = false;
   try {
     await sleep(outageMs);
@@ -142,33 +218,47 @@ async function clickhouseOutageScenarioBody(
   } finally {
     await clickhouse.start();
   }
+  run.cleanJoiner = await startJoiner(run.clean);
   const recoveryMs = await timeToCatchUp(p, 120_000, run.fedDone);
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  const result = await finish(run, 'clickhouse-outage', `ClickHouse down ${outageMs / 1000} s`, recoveryMs);
+  const result = await finish(
+    run,
+    scale,
+    'clickhouse-outage',
+    `ClickHouse down ${outageMs / 1000} s`,
+    recoveryMs,
+  );
   return { ...result, pausedDuringOutage };
 }
 
-/** The broker stopped and started again while the joiner runs and the feeder keeps publishing. */
-async function brokerRestartScenarioBody(base: Env, kafka: ServerControl): Promise<ChaosResult> {
-  const run = await startRun(base, { feedMs: 40_000 });
-  const p = await startJoiner(run.faulty);
-  await run.progress(0.4);
+/**
+ * The broker stopped and started again while the joiner runs and the feeder keeps publishing. The
+ * clean joiner starts once the broker is back.
+ */
+async function brokerRestartScenarioBody(
+  base: Env,
+  kafka: ServerControl,
+  scale = FULL_SCALE,
+): Promise<ChaosResult> {
+  const { run, p, faultInPlace } = await outageRun(base, scale, 0.4);
   await kafka.stop();
+  faultInPlace();
   try {
     await sleep(5000);
   } finally {
     await kafka.start();
   }
+  run.cleanJoiner = await startJoiner(run.clean);
   const recoveryMs = await timeToCatchUp(p, 180_000, run.fedDone);
   await run.fed;
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  return finish(run, 'broker-restart', 'Kafka broker stopped 5 s, restarted', recoveryMs);
+  return finish(run, scale, 'broker-restart', 'Kafka broker stopped 5 s, restarted', recoveryMs);
 }
 
 /** The bad-input corpus fed halfway through: each record dead-lettered, the good ones unaffected. */
-async function badInputScenarioBody(base: Env): Promise<ChaosResult> {
-  const run = await startRun(base, { withCorpus: true, feedMs: 15_000 });
+async function badInputScenarioBody(base: Env, scale = FULL_SCALE): Promise<ChaosResult> {
+  const run = await runAt(base, scale, 15_000, { withCorpus: true, cleanAlongside: true });
   const p = await startJoiner(run.faulty);
   await run.fed;
   // The counters, read while the process still runs.
@@ -185,7 +275,13 @@ async function badInputScenarioBody(base: Env): Promise<ChaosResult> {
     await sleep(250);
   }
   await runToCompletion(run.faulty, run.requests.length, [p]);
-  const result = await finish(run, 'bad-input', `${run.corpus.length} bad records, one per class`, null);
+  const result = await finish(
+    run,
+    scale,
+    'bad-input',
+    `${run.corpus.length} bad records, one per class`,
+    null,
+  );
   return { ...result, counted };
 }
 

@@ -86,6 +86,10 @@ export class ConsumerLoop {
       rebalanceTimeout: 2 * j.sessionTimeoutMs,
       heartbeatInterval: Math.min(3000, Math.floor(j.sessionTimeoutMs / 3)),
       maxBytesPerPartition: 4 * 1024 * 1024,
+      // After a broker fails over, fetches go to the old leader until metadata is refreshed
+      // (kafkajs's default: every 5 min). 30 s bounds that; the cluster's broker test saw joiners
+      // stall for minutes after a leader change (docs/operations.md).
+      metadataMaxAge: 30_000,
       // A host's requests and power must reach the same member (see the assignor).
       partitionAssigners: [CoPartitionedAssigner],
     });
