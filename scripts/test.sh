@@ -8,14 +8,7 @@
 #   3. beside run 2, which mostly waits for servers to stop and start: the unit and property tests
 #      (services/) and the test/ files that never ask for the stack (chDB, compose), which need no
 #      server, and the typecheck and lint. Their output is shown once run 2 is over.
-# The cluster tests: three brokers, ZooKeeper and 2 x 2 ClickHouse (deploy/native/cluster.sh), stopped
-# afterwards. The broker-failover scenario runs in npm run test:cluster only (docs/operations.md: a
-# joiner stall after a leader change is not understood yet, and CI must not depend on it).
-echo "== tests, run 4: the cluster (replicated Kafka, sharded and replicated ClickHouse, faults)"
-node --import tsx --test --test-concurrency=1 --test-reporter=spec test/cluster/cluster.cluster.ts 2>&1 \
-  | tee "$logs/run4.log" || status=1
-bash deploy/native/cluster.sh down || true
-
+#   4. the cluster file (test/cluster/cluster.cluster.ts) on the native cluster, after the others.
 # The closing lines sum the runs; a failure in any, or in the typecheck or lint, fails the
 # command. Integration tests use KAFKA_BROKERS/CLICKHOUSE_URL when given, else testcontainers when
 # a Docker engine answers, else the native stack (deploy/native/stack.sh).

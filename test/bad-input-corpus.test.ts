@@ -95,6 +95,7 @@ const goods = () =>
     (s) =>
       (s.d.kind === 'request' && s.d.value.requestId.startsWith('corpus-good')) ||
       s.d.kind === 'power' ||
+      s.d.kind === 'frame' ||
       s.d.kind === 'grid',
   ).length;
 

@@ -22,9 +22,10 @@ test('the joiner fits kappa online, persists it, and a restarted joiner starts f
     JOULESTREAM_HORIZON_MS: '5000',
     JOULESTREAM_IDLE_TIMEOUT_MS: '1000',
     JOULESTREAM_KAPPA_REFIT_S: '10',
+    JOULESTREAM_KAPPA_ONLINE: 'on',
   });
   const config = loadConfig(env);
-  assert.equal(config.joiner.kappaOnline, true, 'online kappa is the default');
+  assert.equal(config.joiner.kappaOnline, true, 'online kappa is on');
   await migrate(config.clickhouse);
   const log = createLogger('test', 'fatal');
   const kafka = createKafka(config.kafka, log);

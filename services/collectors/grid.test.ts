@@ -77,3 +77,40 @@ test('grid CSV: values and line errors, hostile zone ids refused', () => {
   assert.match(errors[0]!, /not a zone id/);
   assert.deepEqual(parseGridCsv('a,b\n1,2\n').errors, ['header must have zone,datetime,g_per_kwh']);
 });
+
+test('a point that is not a usable value is reported (to dead-letter); a null gap is not', () => {
+  const seen: string[] = [];
+  const em = parseElectricityMaps(
+    {
+      zone: 'FR',
+      history: [
+        { datetime: '2026-11-01T00:00:00Z', carbonIntensity: 50 },
+        { datetime: '2026-11-01T01:00:00Z', carbonIntensity: null },
+        { datetime: '2026-11-01T02:00:00Z', carbonIntensity: -5 },
+      ],
+    },
+    'FR',
+    (_p, why) => seen.push(why),
+  );
+  assert.deepEqual(
+    em.map((v) => v.gPerKWh),
+    [50],
+  );
+  assert.equal(seen.length, 1);
+  assert.match(seen[0]!, /-5 is not a usable value/);
+  const wt: string[] = [];
+  const v = parseWattTime(
+    {
+      data: [
+        { point_time: '2026-11-01T00:00:00Z', value: 800 },
+        { point_time: 'yesterday', value: 800 },
+        { point_time: '2026-11-01T00:05:00Z', value: 1e9 },
+      ],
+      meta: { units: 'lbs_co2_per_mwh', signal_type: 'co2_aoer' },
+    },
+    'US-MIDA-PJM',
+    (_p, why) => wt.push(why),
+  );
+  assert.equal(v.length, 1);
+  assert.equal(wt.length, 2);
+});

@@ -27,7 +27,14 @@ interface EmPoint {
 }
 
 /** Electricity Maps v3 `carbon-intensity/latest` or `carbon-intensity/history`. */
-export function parseElectricityMaps(body: unknown, zone: string): GridIntensity[] {
+/** Told of each point an answer carried that is not a usable value (for its dead letter). */
+export type DroppedPoint = (point: unknown, why: string) => void;
+
+export function parseElectricityMaps(
+  body: unknown,
+  zone: string,
+  dropped: DroppedPoint = () => undefined,
+): GridIntensity[] {
   const b = body as EmPoint & { history?: EmPoint[] };
   const points = Array.isArray(b?.history) ? b.history : [b];
   const out: GridIntensity[] = [];
@@ -35,7 +42,11 @@ export function parseElectricityMaps(body: unknown, zone: string): GridIntensity
     // A datetime must be a string: Date.parse(123) reads "123" as the year 123.
     const t = typeof p?.datetime === 'string' ? Date.parse(p.datetime) : NaN;
     const v = p?.carbonIntensity;
-    if (!Number.isFinite(t) || !plausible(v)) continue; // gaps are null
+    if (v === null || v === undefined) continue; // a gap in the series: no observation
+    if (!Number.isFinite(t) || !plausible(v)) {
+      dropped(p, `${zone}: point ${String(p?.datetime)} carbonIntensity ${String(v)} is not a usable value`);
+      continue;
+    }
     out.push({ zone, tMs: t, gPerKWh: v, source: 'electricitymaps', estimated: p.isEstimated === true });
   }
   if (out.length === 0)
@@ -44,7 +55,11 @@ export function parseElectricityMaps(body: unknown, zone: string): GridIntensity
 }
 
 /** WattTime v3 `historical` or `forecast` data with an average-emissions signal. */
-export function parseWattTime(body: unknown, zone: string): GridIntensity[] {
+export function parseWattTime(
+  body: unknown,
+  zone: string,
+  dropped: DroppedPoint = () => undefined,
+): GridIntensity[] {
   const b = body as {
     data?: { point_time?: string; value?: number }[];
     meta?: { units?: string; signal_type?: string };
@@ -63,10 +78,15 @@ export function parseWattTime(body: unknown, zone: string): GridIntensity[] {
   const out = data
     .map((p) => (p && typeof p === 'object' ? (p as { point_time?: unknown; value?: unknown }) : {}))
     .map((p) => ({
+      raw: p,
       t: typeof p.point_time === 'string' ? Date.parse(p.point_time) : NaN,
       v: typeof p.value === 'number' ? p.value * scale : NaN,
     }))
-    .filter((p): p is { t: number; v: number } => Number.isFinite(p.t) && plausible(p.v))
+    .filter((p): p is { raw: object; t: number; v: number } => {
+      if (Number.isFinite(p.t) && plausible(p.v)) return true;
+      dropped(p.raw, `${zone}: point ${JSON.stringify(p.raw).slice(0, 120)} is not a usable value`);
+      return false;
+    })
     .map((p) => ({ zone, tMs: p.t, gPerKWh: p.v, source: 'watttime', estimated: false }));
   if (out.length === 0) throw new GridFeedError(`WattTime answer for ${zone} has no data points`);
   return out;
@@ -147,6 +167,11 @@ export async function pollGrid(
       throw err;
     }
   };
+  // Points an answer carried that are not usable values: each is dead-lettered, the rest land.
+  const droppedPoint =
+    (zone: string, url: string): DroppedPoint =>
+    (point, why) =>
+      onError(zone, new UnusableAnswerError('invalid-grid-point', url, why, JSON.stringify(point) ?? ''));
   const em = cfg.electricityMaps;
   if (em) {
     const base = em.baseUrl ?? 'https://api.electricitymap.org';
@@ -155,7 +180,7 @@ export async function pollGrid(
         const a = await get(`${base}/v3/carbon-intensity/latest?zone=${encodeURIComponent(zone)}`, {
           'auth-token': em.apiKey,
         });
-        out.push(...parse(a, (b) => parseElectricityMaps(b, zone)));
+        out.push(...parse(a, (b) => parseElectricityMaps(b, zone, droppedPoint(zone, a.url))));
       } catch (err) {
         onError(zone, err as Error);
       }
@@ -190,7 +215,7 @@ export async function pollGrid(
           const a = await get(`${base}/v3/historical?${q.toString()}`, {
             authorization: `Bearer ${token}`,
           });
-          out.push(...parse(a, (b) => parseWattTime(b, zone)));
+          out.push(...parse(a, (b) => parseWattTime(b, zone, droppedPoint(zone, a.url))));
         } catch (err) {
           onError(zone, err as Error);
         }

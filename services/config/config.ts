@@ -229,7 +229,7 @@ export function loadConfig(
       sessionTimeoutMs: int(env, 'JOULESTREAM_SESSION_TIMEOUT_MS', 30_000, 6000, 300_000),
       kappaOnline:
         (env.JOULESTREAM_KAPPA === undefined || env.JOULESTREAM_KAPPA === '') &&
-        oneOf(env, 'JOULESTREAM_KAPPA_ONLINE', 'on', ['on', 'off']) === 'on',
+        oneOf(env, 'JOULESTREAM_KAPPA_ONLINE', 'off', ['on', 'off']) === 'on',
       kappaRefitMs: int(env, 'JOULESTREAM_KAPPA_REFIT_S', 60, 1, 86_400) * 1000,
     },
     fleetFile: env.JOULESTREAM_FLEET || 'deploy/fleet.demo.yaml',

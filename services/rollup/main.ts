@@ -60,10 +60,15 @@ export async function runRollupService(config: Readonly<Config>, once: boolean):
     return;
   }
   let lastError: string | null = null;
-  const http = await startHttp(config.httpPort, metrics, {
-    live: () => true,
-    ready: () => (lastError ? { ok: false, reason: lastError } : { ok: true }),
-  });
+  const http = await startHttp(
+    config.httpPort,
+    metrics,
+    {
+      live: () => true,
+      ready: () => (lastError ? { ok: false, reason: lastError } : { ok: true }),
+    },
+    config.http,
+  );
   log.info(
     { port: http.port, intervalMs: config.rollup.intervalMs, trailingMs: config.rollup.trailingMs },
     'rollup started',
