@@ -37,10 +37,11 @@ export const FAULT_SETTINGS: Env = {
 };
 
 /**
- * How big a scenario is. Both scales feed the same records per second of wall time and span the
- * same number of horizons of event time (one request every 500 ms, so `requests` × 0.5 s = 10 H),
- * so the same edges are crossed: windows leave H, offsets are committed, kills and outages land
- * mid-stream. `npm run chaos` runs FULL_SCALE; the test command runs QUICK_SCALE.
+ * How big a scenario is. Both scales span the same number of horizons of event time (one request
+ * every 500 ms, so `requests` × 0.5 s = 10 H), so the same edges are crossed: windows leave H, the
+ * commit point can move, kills and outages land mid-stream. Scale-out and bad-input feed at the
+ * same rate at both scales; the sigkill and outage feeds are set per scale. `npm run chaos` runs
+ * FULL_SCALE; the test command runs QUICK_SCALE.
  */
 export interface Scale {
   name: 'full' | 'quick';
