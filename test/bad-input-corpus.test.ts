@@ -89,15 +89,23 @@ after(async () => {
 });
 
 const letters = () => seen.filter((s) => s.topic === topics.deadletter).map((s) => s.d.value as DeadLetter);
-/** Good records so far: OTLP/JSONL requests named corpus-good*, power samples, grid values. */
+/**
+ * Good records so far: OTLP/JSONL requests named corpus-good*, power samples (a frame counts the
+ * samples it carries: collectors publish one frame per host and instant), grid values.
+ */
 const goods = () =>
-  seen.filter(
-    (s) =>
-      (s.d.kind === 'request' && s.d.value.requestId.startsWith('corpus-good')) ||
-      s.d.kind === 'power' ||
-      s.d.kind === 'frame' ||
-      s.d.kind === 'grid',
-  ).length;
+  seen.reduce(
+    (n, s) =>
+      n +
+      (s.d.kind === 'frame'
+        ? s.d.value.entries.length
+        : (s.d.kind === 'request' && s.d.value.requestId.startsWith('corpus-good')) ||
+            s.d.kind === 'power' ||
+            s.d.kind === 'grid'
+          ? 1
+          : 0),
+    0,
+  );
 
 /** Feeds one class through its collector; returns where its position must point. */
 async function feed(c: CorpusClass): Promise<string> {

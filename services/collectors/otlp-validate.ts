@@ -31,6 +31,12 @@ export interface SpanRejection {
 /** Request times from a span, or why the span's times contradict each other. */
 export function spanTimes(t: SpanTimesIn, label: string): SpanTimes | SpanRejection {
   const { startMs, endMs, queueS, ttftS } = t;
+  // Times go out as Avro longs: past 2^53 ms they cannot be carried exactly (found by the fuzzers).
+  if (!Number.isSafeInteger(startMs) || !Number.isSafeInteger(endMs))
+    return {
+      reason: 'out-of-range',
+      message: `span ${label}: start or end time beyond what a long of milliseconds carries`,
+    };
   if (endMs < startMs)
     return {
       reason: 'end-before-start',

@@ -92,6 +92,11 @@ export function parseRequestLine(line: string, fields: RequestFieldMap = DEFAULT
   const tStartMs = time(rec[fields.tStartMs]);
   const tEndMs = time(rec[fields.tEndMs]);
   if (tStartMs === undefined || tEndMs === undefined) {
+    if ([rec[fields.tStartMs], rec[fields.tEndMs]].some(beyondLong))
+      return bad(
+        'out-of-range',
+        `${fields.tStartMs} and ${fields.tEndMs} beyond ±${MAX_LONG} ms cannot be carried`,
+      );
     return bad('invalid-field', `${fields.tStartMs} and ${fields.tEndMs} must be epoch ms or ISO times`);
   }
   const ft =
@@ -247,6 +252,8 @@ export function parsePowerLine(line: string): Parsed<PowerSampleWire> {
     return bad('malformed-json', `not JSON: ${(err as Error).message}`);
   }
   const tMs = time(o.t_ms ?? o.timestamp);
+  if (tMs === undefined && beyondLong(o.t_ms ?? o.timestamp))
+    return bad('out-of-range', `t_ms beyond ±${MAX_LONG} ms cannot be carried`);
   if (tMs === undefined) return bad('invalid-field', 't_ms is missing or not a time');
   const host = o.host;
   if (typeof host !== 'string' || host === '') return bad('invalid-field', 'host is missing');

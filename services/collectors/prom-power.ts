@@ -29,7 +29,7 @@ export function powerFromScrape(
 ): { samples: PowerSampleWire[]; rejected: Rejected[] } {
   const samples: PowerSampleWire[] = [];
   const rejected: Rejected[] = scrape.errors.map((e) => ({
-    reason: 'invalid-field',
+    reason: e.reason ?? 'invalid-field',
     message: `${target.url} line ${e.line}: ${e.message}`,
   }));
   const source = SOURCE[target.kind];

@@ -13,7 +13,8 @@ export interface PromSample {
 export interface PromParse {
   samples: PromSample[];
   types: Map<string, string>;
-  errors: { line: number; message: string }[];
+  /** `reason`: the dead-letter reason when it is not 'invalid-field' (a timestamp past a long). */
+  errors: { line: number; message: string; reason?: string }[];
 }
 
 const NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*/;
@@ -116,8 +117,16 @@ export function parsePromText(text: string): PromParse {
     let timestampMs: number | null = null;
     if (parts[1] !== undefined) {
       // Within a Date's range: the sample's time goes out as an Avro long (see parse.ts MAX_LONG).
-      if (!/^-?\d+$/.test(parts[1]) || Math.abs(Number(parts[1])) > 8.64e15) {
+      if (!/^-?\d+$/.test(parts[1])) {
         out.errors.push({ line: idx + 1, message: `bad timestamp "${parts[1]}"` });
+        return;
+      }
+      if (Math.abs(Number(parts[1])) > 8.64e15) {
+        out.errors.push({
+          line: idx + 1,
+          message: `timestamp ${parts[1]} is beyond what a long of milliseconds carries`,
+          reason: 'out-of-range',
+        });
         return;
       }
       timestampMs = Number(parts[1]);
