@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { AvroCodec, type Decoded } from '../adapters/avro.ts';
 import { createClickHouse, migrate } from '../adapters/clickhouse.ts';
 import { createKafka, ensureTopics, Publisher, topicsFor, type Topics } from '../adapters/kafka.ts';
+import { KafkaFailure } from '../adapters/client-errors.ts';
 import { createLogger } from '../adapters/logger.ts';
 import { loadConfig, type Env } from '../config/config.ts';
 import { llama8b, rng, scheduleRequests, simulateReadings, type SimRequest } from '../sim/fleet-sim.ts';
@@ -296,7 +297,9 @@ async function sendThroughRestarts(
     try {
       return await publisher.send(topic, msgs);
     } catch (err) {
-      if (!(err instanceof kafkajs.KafkaJSError) || Date.now() > deadline) throw err;
+      // Publisher.send maps kafkajs's errors to KafkaFailure (client-errors.ts).
+      const kafkaError = err instanceof KafkaFailure || err instanceof kafkajs.KafkaJSError;
+      if (!kafkaError || Date.now() > deadline) throw err;
       await sleep(1000);
     }
   }
