@@ -7,7 +7,7 @@ import kafkajs from 'kafkajs';
 import { JoulestreamError } from '../config/errors.ts';
 
 // kafkajs is CommonJS and spreads its error classes into its exports, which Node cannot name statically.
-const { KafkaJSError, KafkaJSNonRetriableError, KafkaJSProtocolError } = kafkajs;
+const { KafkaJSError, KafkaJSProtocolError } = kafkajs;
 
 /**
  * Server error codes that blame the data sent, not the server's state: parse and conversion errors
@@ -85,14 +85,9 @@ export class KafkaFailure extends JoulestreamError {}
  */
 export function fromKafka(err: unknown, context: string): KafkaFailure {
   if (err instanceof KafkaFailure) return err;
-  // kafkajs wraps the last error in a KafkaJSNonRetriableError once its own retries are spent: a
-  // broker that is down for longer than them. The cause decides: a later try can still succeed.
-  const cause =
-    err instanceof KafkaJSNonRetriableError && err.cause instanceof KafkaJSError ? err.cause : err;
   const retriable =
-    cause instanceof KafkaJSError &&
-    (cause.retriable ||
-      (cause instanceof KafkaJSProtocolError && cause.type === 'UNKNOWN_TOPIC_OR_PARTITION'));
+    err instanceof KafkaJSError &&
+    (err.retriable || (err instanceof KafkaJSProtocolError && err.type === 'UNKNOWN_TOPIC_OR_PARTITION'));
   const message = err instanceof Error ? err.message : String(err);
   return new KafkaFailure(`Kafka ${context} failed: ${message}`, { retriable, cause: err });
 }

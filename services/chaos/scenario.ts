@@ -297,7 +297,9 @@ async function sendThroughRestarts(
     try {
       return await publisher.send(topic, msgs);
     } catch (err) {
-      // Publisher.send maps kafkajs's errors to KafkaFailure (client-errors.ts).
+      // Publisher.send maps kafkajs's errors to KafkaFailure (client-errors.ts); once kafkajs's own
+      // retries are spent on a broker that is down, it is marked non-retriable, so any Kafka failure
+      // is retried here until the deadline.
       const kafkaError = err instanceof KafkaFailure || err instanceof kafkajs.KafkaJSError;
       if (!kafkaError || Date.now() > deadline) throw err;
       await sleep(1000);

@@ -10,8 +10,6 @@ import { embodiedGPerMs, factorsAt, type Facility, type Fleet, type HostSpec } f
 import { integrateWindow, toIntervals } from '../integrate.ts';
 import type { KappaSchedule } from '../kappa-calibration.ts';
 import { kappaObservations, type KappaObservation } from '../kappa-fit.ts';
-import { kappaBand } from '../intervals.ts';
-import { supportedModel } from '../shares.ts';
 import {
   deviceKey,
   type Heartbeat,
@@ -21,6 +19,7 @@ import {
   type Role,
 } from '../types.ts';
 import type { EngineSettings, Emissions } from './emissions.ts';
+import { kappaBandFor, kappaFor, withPhases } from './kappa-lookup.ts';
 import { RequestIndex } from './request-index.ts';
 import { changedWindowsFromMs, horizonStartMs, lastWindowStartMs, neededFromMs } from './retention.ts';
 import { ledgerRows, requestRow, type WindowView } from './rows.ts';
@@ -287,36 +286,12 @@ export class HostEngine {
     }
   }
 
-  /** The kappa a window of `model` starting at `w` is attributed with. */
   private kappaFor(model: string, w: number): number {
-    return (
-      this.settings.kappaByModel[model] ??
-      this.kappaSchedule?.at(model, w)?.kappa ??
-      this.settings.defaultKappa
-    );
+    return kappaFor(this.settings, this.kappaSchedule, model, w);
   }
 
-  private kappaBandFor(model: string, w: number): readonly [number, number] {
-    const pinned = this.settings.kappaByModel[model];
-    if (pinned !== undefined) return kappaBand(pinned, 'pinned');
-    const fit = this.kappaSchedule?.at(model, w);
-    if (fit) return kappaBand(fit.kappa, 'fit', fit.kappaStdErr);
-    const guess = this.kappaSchedule !== null || this.settings.defaultKappaIsGuess === true;
-    return kappaBand(this.settings.defaultKappa, guess ? 'default' : 'pinned');
-  }
-
-  /**
-   * A request with tokens but no usable first-token time, given one estimated from the prefill
-   * rate of the fit in effect at its start, so that its device-windows keep the phase model for
-   * every request on them; itself when it needs none or no fit knows the rate (then the token
-   * model, as before). Derived from the persisted fit only, so a replay estimates the same.
-   */
   private withPhases(r: RequestLog): RequestLog {
-    if (supportedModel(r) !== 'token') return r;
-    const rate = this.kappaSchedule?.at(r.model, windowOf(r.tStartMs, this.w))?.prefillTokensPerS ?? 0;
-    if (!(rate > 0)) return r;
-    const prefillMs = ((r.promptTokens ?? 0) / rate) * 1000;
-    return { ...r, tFirstTokenMs: Math.min(r.tEndMs, r.tStartMs + prefillMs) };
+    return withPhases(this.kappaSchedule, r, this.w);
   }
 
   private requestRow(r: RequestLog) {
@@ -377,7 +352,7 @@ export class HostEngine {
         idlePolicy: this.settings.idlePolicy,
         shareModel: this.settings.shareModel,
         kappaOf: (m) => this.kappaFor(m, w),
-        kappaBandOf: (m) => this.kappaBandFor(m, w),
+        kappaBandOf: (m) => kappaBandFor(this.settings, this.kappaSchedule, m, w),
       },
     );
     this.cache.set(w, att);
