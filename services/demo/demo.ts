@@ -340,10 +340,7 @@ export async function runDemo(config: Readonly<Config>, opts: DemoOptions): Prom
   );
   await printIssue18((sql) => q<Row>(sql), ranges);
   const htmlPath = join(opts.outDir, 'report.html');
-  writeFileSync(
-    htmlPath,
-    renderHtml(await collectHtml(reader, {}, 'model', config.gridBasis, ranges)),
-  );
+  writeFileSync(htmlPath, renderHtml(await collectHtml(reader, {}, 'model', config.gridBasis, ranges)));
   await reader.close();
   if (rows < requests.length) {
     throw new Error(

@@ -34,12 +34,8 @@ export async function runJoinerService(config: Readonly<Config>): Promise<void> 
     metrics,
     clockBounds: config.clock,
   });
-  const groupCheck = await watchAssignment(
-    kafka,
-    config.joiner.groupId,
-    topics.requests,
-    log,
-    () => systemClock.nowMs(),
+  const groupCheck = await watchAssignment(kafka, config.joiner.groupId, topics.requests, log, () =>
+    systemClock.nowMs(),
   );
   const http = await startHttp(
     config.httpPort,
