@@ -5,51 +5,16 @@
 // reports from one server and from the cluster.
 
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { test } from 'node:test';
 import { createClickHouse, migrate } from '../../services/adapters/clickhouse.ts';
 import { createKafka, ensureTopics, topicsFor } from '../../services/adapters/kafka.ts';
 import { createLogger } from '../../services/adapters/logger.ts';
-import {
-  localRows,
-  replicaScenario,
-  sameReport,
-  zookeeperScenario,
-  type ClusterResult,
-} from '../../services/chaos/cluster-faults.ts';
-import { clusterControl, clusterUp } from '../../services/chaos/cluster-stack.ts';
-import { loadConfig, type Env } from '../../services/config/config.ts';
-import { stackEnv } from '../support/stack.ts';
+import { replicaScenario, zookeeperScenario } from '../../services/chaos/cluster-faults.ts';
+import { clusterControl } from '../../services/chaos/cluster-stack.ts';
+import { loadConfig } from '../../services/config/config.ts';
+import { assertClean, assertSameReport, useCluster } from './common.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-let cluster: Env;
-const results: ClusterResult[] = [];
-
-function isolated(): Env {
-  const id = randomBytes(4).toString('hex');
-  return {
-    ...cluster,
-    CLICKHOUSE_DATABASE: `js_cluster_${id}`,
-    KAFKA_TOPIC_PREFIX: `js-cluster-${id}.`,
-    JOULESTREAM_GROUP_ID: `js-cluster-${id}`,
-    JOULESTREAM_FLEET: ROOT + 'test/fixtures/fleet.test.yaml',
-    LOG_LEVEL: 'warn',
-  };
-}
-
-before(async () => {
-  const t0 = Date.now();
-  cluster = { ...process.env, ...(await clusterUp()) };
-  process.stderr.write(`[cluster] up in ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
-});
-
-after(() => {
-  for (const r of results)
-    process.stderr.write(
-      `[cluster] ${r.scenario}: ${r.faults}; records in ${r.recordsIn}, rows ${r.requestRows} + ${r.ledgerRows}, lost ${r.lost}, duplicated ${r.duplicated}, changed ${r.changed}, repeats ${r.collapsedRepeats}, insert failures retried ${r.insertFailures}, joiner restarts ${r.joinerRestarts}, divergent shards ${r.divergentShards}, restart ${(r.restartMs / 1000).toFixed(1)} s, longest stall ${(r.stallMs / 1000).toFixed(1)} s, recovery ${(r.recoveryMs / 1000).toFixed(1)} s${r.convergeMs === undefined ? '' : `, ${r.missedRows} rows missed, replica converged ${(r.convergeMs / 1000).toFixed(1)} s after restart`}\n`,
-    );
-});
+const { isolated, results } = useCluster();
 
 test('topics get 3 replicas and min.insync.replicas=2 on the cluster', async () => {
   const env = isolated();
@@ -103,14 +68,6 @@ test('migrations make Replicated local tables and Distributed tables on every no
   }
 });
 
-const assertClean = (r: ClusterResult) => {
-  assert.ok(r.requestRows >= 300, `request rows ${r.requestRows}`);
-  assert.equal(r.lost, 0, 'lost');
-  assert.equal(r.duplicated, 0, 'duplicated');
-  assert.equal(r.changed, 0, 'changed');
-  assert.equal(r.divergentShards, 0, 'replicas differ');
-};
-
 test('one ClickHouse replica stopped mid-run: no row lost, duplicated or changed; it catches up; one input, same reports on one server and the cluster', async () => {
   const r = await replicaScenario(isolated(), clusterControl.clickhouse(3), 3, 4);
   results.push(r);
@@ -118,32 +75,7 @@ test('one ClickHouse replica stopped mid-run: no row lost, duplicated or changed
   assert.ok(r.convergeMs !== undefined && r.convergeMs >= 0, 'replica never converged');
   // The fault bit: its peer took rows while it was down, which it then had to fetch.
   assert.ok((r.missedRows ?? 0) > 0, 'no rows were written to the shard while its replica was down');
-  // The input spans both shards, so the reports below add up rows from both.
-  const urls = loadConfig(r.clean).clickhouse.cluster!.nodeUrls;
-  for (const n of [0, 2])
-    assert.ok((await localRows(r.clean, urls[n]!)) > 0, `shard of node ${n + 1} has rows`);
-  const s = await stackEnv();
-  const single: Env = {
-    ...r.clean,
-    CLICKHOUSE_URL: s.CLICKHOUSE_URL,
-    CLICKHOUSE_ADMIN_USER: s.CLICKHOUSE_ADMIN_USER,
-    CLICKHOUSE_ADMIN_PASSWORD_FILE: s.CLICKHOUSE_ADMIN_PASSWORD_FILE,
-    CLICKHOUSE_WRITER_USER: s.CLICKHOUSE_WRITER_USER,
-    CLICKHOUSE_WRITER_PASSWORD_FILE: s.CLICKHOUSE_WRITER_PASSWORD_FILE,
-    CLICKHOUSE_READER_USER: s.CLICKHOUSE_READER_USER,
-    CLICKHOUSE_READER_PASSWORD_FILE: s.CLICKHOUSE_READER_PASSWORD_FILE,
-    CLICKHOUSE_CLUSTER: '',
-    CLICKHOUSE_NODE_URLS: '',
-    JOULESTREAM_GROUP_ID: `${r.clean.JOULESTREAM_GROUP_ID!}-single`,
-  };
-  await migrate(loadConfig(single).clickhouse);
-  const from = new Date(Date.now() - 2 * 3_600_000).toISOString();
-  const to = new Date(Date.now() + 3_600_000).toISOString();
-  const views = await sameReport(r.clean, single, r.requestRows, from, to);
-  for (const v of views) {
-    assert.ok(v.rows > 0, `${v.view}: no rows`);
-    assert.equal(v.diff, null, `${v.view}: ${v.diff}`);
-  }
+  await assertSameReport(r);
 });
 
 test('ZooKeeper restarted mid-run: no row lost, duplicated or changed', async () => {
